@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from npsloop.accounts.decorators import member_required
+from npsloop.accounts.forms import ApiTokenForm, SignupForm
+from npsloop.accounts.selectors import api_tokens_of
+from npsloop.accounts.services import create_api_token, create_organization, revoke_api_token
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.NPSLOOP_SIGNUP:
+        raise Http404
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        created = create_organization(
+            name=form.cleaned_data["organization"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+        )
+        login(request, created.user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("Welcome! Create your first survey to start."))
+        return redirect("survey_create")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+def no_organization(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/no_organization.html", status=403)
+
+
+@member_required
+def token_list(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST or None)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        _token, new_key = create_api_token(
+            organization=request.organization,
+            user=request.user,
+            name=form.cleaned_data["name"],
+            scope=form.cleaned_data["scope"],
+        )
+        form = ApiTokenForm()
+    return render(
+        request,
+        "accounts/tokens.html",
+        {"form": form, "tokens": api_tokens_of(request.organization), "new_key": new_key},
+    )
+
+
+@member_required
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    revoke_api_token(organization=request.organization, token_id=pk)
+    messages.success(request, _("The token is revoked."))
+    return redirect("token_list")

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from npsloop.accounts.models import Organization
+from npsloop.contacts import normalize
+from npsloop.contacts.models import Contact
+
+# CSV columns that map to contact fields; every other column becomes a property.
+_CSV_FIELDS = {
+    "email": "email",
+    "first_name": "first_name",
+    "firstname": "first_name",
+    "last_name": "last_name",
+    "lastname": "last_name",
+    "gender": "gender",
+    "language": "language",
+    "created_at": "signed_up_at",
+    "createdat": "signed_up_at",
+    "user_id": "external_id",
+    "userid": "external_id",
+}
+MAX_CSV_ROWS = 50_000
+MAX_PROPERTY_LENGTH = 1000
+
+
+def upsert_contact(
+    *,
+    organization: Organization,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+    gender: str = "",
+    language: str = "",
+    signed_up_at: Any = None,
+    external_id: str = "",
+    properties: dict[str, Any] | None = None,
+) -> tuple[Contact, bool]:
+    """Create the contact or update the fields given; raises ValidationError on bad input."""
+    clean_email = normalize.email(email)
+    values: dict[str, Any] = {
+        "first_name": str(first_name or "").strip()[:150],
+        "last_name": str(last_name or "").strip()[:150],
+        "gender": normalize.gender(gender),
+        "language": normalize.language(language),
+        "signed_up_at": normalize.moment(signed_up_at),
+        "external_id": str(external_id or "").strip()[:200],
+    }
+    with transaction.atomic():
+        contact = (
+            Contact.objects.select_for_update()
+            .filter(organization=organization, email__iexact=clean_email)
+            .first()
+        )
+        created = contact is None
+        if created:
+            contact = Contact(organization=organization, email=clean_email)
+        for name, value in values.items():
+            # An empty value never erases what is known.
+            if value or created:
+                setattr(contact, name, value)
+        if properties:
+            contact.properties = {**contact.properties, **properties}
+        contact.save()
+    return contact, created
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    errors: list[str] = field(default_factory=list)
+    contacts: list[Contact] = field(default_factory=list)
+
+
+def import_csv(*, organization: Organization, data: bytes) -> ImportReport:
+    """Upsert a contact per row; a bad row is reported with its line number and skipped."""
+    report = ImportReport()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        report.errors.append(_("The file is not UTF-8 encoded text."))
+        return report
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    headers = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "email" not in headers:
+        report.errors.append(_("The first line must name the columns, one of them 'email'."))
+        return report
+    for number, row in enumerate(reader, start=2):
+        if number - 1 > MAX_CSV_ROWS:
+            report.errors.append(
+                _("Stopped after %(max)d rows; split the file.") % {"max": MAX_CSV_ROWS}
+            )
+            break
+        values: dict[str, Any] = {}
+        properties: dict[str, str] = {}
+        for raw_key, raw_value in row.items():
+            if raw_key is None:
+                continue
+            key = raw_key.strip().lower()
+            value = (raw_value or "").strip() if isinstance(raw_value, str) else ""
+            if key in _CSV_FIELDS:
+                values[_CSV_FIELDS[key]] = value
+            elif key and value:
+                properties[raw_key.strip()[:100]] = value[:MAX_PROPERTY_LENGTH]
+        try:
+            contact, created = upsert_contact(
+                organization=organization, properties=properties, **values
+            )
+        except ValidationError as exc:
+            report.errors.append(
+                _("Line %(line)d: %(error)s") % {"line": number, "error": " ".join(exc.messages)}
+            )
+            continue
+        report.contacts.append(contact)
+        if created:
+            report.created += 1
+        else:
+            report.updated += 1
+    return report

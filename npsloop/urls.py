@@ -1,0 +1,60 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from npsloop.accounts import views as accounts
+from npsloop.contacts import views as contacts
+from npsloop.insights import views as insights
+from npsloop.invitations import contact_views, views as invitations
+from npsloop.mail import views as mail
+from npsloop.responses import survey_views
+from npsloop.surveys import views as surveys
+
+public = [
+    path("r/<str:token>/", survey_views.rate, name="rate"),
+    path("r/<str:token>/record", survey_views.rate_record, name="rate_record"),
+    path("r/<str:token>/thanks", survey_views.rate_thanks, name="rate_thanks"),
+    path("u/<str:token>/", invitations.unsubscribe, name="unsubscribe"),
+]
+
+account = [
+    path("signup/", accounts.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(),
+         name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
+    path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(),
+         name="password_reset_complete"),
+    path("no-organization/", accounts.no_organization, name="no_organization"),
+    path("settings/tokens/", accounts.token_list, name="token_list"),
+    path("settings/tokens/<int:pk>/revoke", accounts.token_revoke, name="token_revoke"),
+]
+
+dashboard = [
+    path("", insights.home, name="home"),
+    path("dashboard/", insights.dashboard, name="dashboard"),
+    path("surveys/", surveys.survey_list, name="survey_list"),
+    path("surveys/new/", surveys.survey_create, name="survey_create"),
+    path("surveys/<int:pk>/", insights.survey_detail, name="survey_detail"),
+    path("surveys/<int:pk>/edit/", surveys.survey_edit, name="survey_edit"),
+    path("surveys/<int:pk>/status/<str:status>", surveys.survey_status, name="survey_status"),
+    path("surveys/<int:pk>/rotate-key", surveys.survey_rotate_key, name="survey_rotate_key"),
+    path("contacts/", contacts.contact_list, name="contact_list"),
+    path("contacts/new/", contacts.contact_create, name="contact_create"),
+    path("contacts/import/", contact_views.contact_import, name="contact_import"),
+    path("contacts/<int:pk>/", contact_views.contact_detail, name="contact_detail"),
+    path("outbox/", mail.outbox, name="outbox"),
+    path("outbox/<int:pk>/", mail.outbox_detail, name="outbox_detail"),
+    path("outbox/<int:pk>/html", mail.outbox_html, name="outbox_html"),
+]
+
+urlpatterns = [
+    *public,
+    *account,
+    *dashboard,
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]
