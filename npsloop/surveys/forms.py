@@ -7,6 +7,13 @@ from npsloop.surveys.models import Survey, SurveyText
 
 
 class SurveyForm(forms.ModelForm):
+    thank_you_url = forms.URLField(
+        label=_("redirect after the comment"),
+        required=False,
+        assume_scheme="https",
+        help_text=_("Leave empty to show the thank-you text."),
+    )
+
     class Meta:
         model = Survey
         fields = [

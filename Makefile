@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+VENV ?= .venv
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run demo test lint format messages clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+## Start npsloop on SQLite with the built-in worker; emails go to the outbox.
+run: $(STAMP)
+	$(VENV)/bin/npsloop serve
+
+## Load the demo organization (sign in as demo@example.com / demo-password).
+demo: $(STAMP)
+	$(VENV)/bin/npsloop demo
+
+## Lint, then the whole test suite (browser tests need Debian's chromium).
+test: $(STAMP)
+	scripts/ensure-chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## Refresh the German translation catalogue and compile it.
+messages: $(STAMP)
+	cd npsloop && ../$(VENV)/bin/django-admin makemessages -l de --settings tests.settings --pythonpath ..
+	cd npsloop && ../$(VENV)/bin/django-admin compilemessages --settings tests.settings --pythonpath ..
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache
