@@ -45,8 +45,7 @@ def huey_settings(url: str, *, workers: int) -> dict:
     if parsed.scheme in {"redis", "rediss"}:
         return base | {"huey_class": "huey.RedisHuey", "url": url, "immediate": False}
     raise ValueError(
-        f"JOBS_URL {url!r} is not supported: use sqlite:///path, redis://host:port/db "
-        "or immediate"
+        f"JOBS_URL {url!r} is not supported: use sqlite:///path, redis://host:port/db or immediate"
     )
 
 

@@ -5,7 +5,8 @@ from django.urls import include, path
 from npsloop.accounts import views as accounts
 from npsloop.contacts import views as contacts
 from npsloop.insights import views as insights
-from npsloop.invitations import contact_views, views as invitations
+from npsloop.invitations import contact_views
+from npsloop.invitations import views as invitations
 from npsloop.mail import views as mail
 from npsloop.responses import survey_views
 from npsloop.surveys import views as surveys
@@ -22,12 +23,21 @@ account = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
-    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(),
-         name="password_reset_done"),
-    path("password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
-         name="password_reset_confirm"),
-    path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(),
-         name="password_reset_complete"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("no-organization/", accounts.no_organization, name="no_organization"),
     path("settings/tokens/", accounts.token_list, name="token_list"),
     path("settings/tokens/<int:pk>/revoke", accounts.token_revoke, name="token_revoke"),

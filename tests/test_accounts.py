@@ -94,8 +94,12 @@ def test_another_organizations_things_are_not_found(client, org_a, org_b):
     survey, _ = create_survey(organization=org_a.organization, name="Secret survey")
     contact, _ = upsert_contact(organization=org_a.organization, email="vip@example.com")
     OutboundEmail.objects.create(
-        organization=org_a.organization, kind="invitation", to="vip@example.com",
-        from_email="x@acme.test", subject="Secret", raw="Subject: Secret\n\nhello",
+        organization=org_a.organization,
+        kind="invitation",
+        to="vip@example.com",
+        from_email="x@acme.test",
+        subject="Secret",
+        raw="Subject: Secret\n\nhello",
     )
     email = OutboundEmail.objects.get()
     client.force_login(org_b.user)
@@ -112,8 +116,12 @@ def test_another_organizations_things_are_not_found(client, org_a, org_b):
         reverse("survey_rotate_key", args=[survey.pk]),
     ]:
         assert client.post(url).status_code == 404, url
-    for url in [reverse("dashboard"), reverse("survey_list"), reverse("contact_list"),
-                reverse("outbox")]:
+    for url in [
+        reverse("dashboard"),
+        reverse("survey_list"),
+        reverse("contact_list"),
+        reverse("outbox"),
+    ]:
         body = client.get(url).content.decode()
         assert "Secret" not in body and "vip@example.com" not in body, url
     survey.refresh_from_db()
@@ -141,8 +149,9 @@ def test_api_tokens_are_shown_once_and_stored_hashed(member_client, org_a):
 
 
 def test_tokens_of_another_organization_cannot_be_revoked(client, org_a, org_b):
-    token, key = create_api_token(organization=org_a.organization, user=org_a.user,
-                                  name="a", scope="write")
+    token, key = create_api_token(
+        organization=org_a.organization, user=org_a.user, name="a", scope="write"
+    )
     client.force_login(org_b.user)
     client.post(reverse("token_revoke", args=[token.pk]))
     assert token_for(key) == token

@@ -124,18 +124,23 @@ def test_reconcile_returns_stale_claims_and_enqueues_due(settings, survey, conta
     assert "returned" in [e.kind for e in invitation.events.all()]
 
 
-def test_unsubscribe_one_click_post(client, smtp, survey, contact, django_capture_on_commit_callbacks):
+def test_unsubscribe_one_click_post(
+    client, smtp, survey, contact, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         _scheduled(survey, contact)
     later = _scheduled(survey, contact, send_at=timezone.now() + dt.timedelta(days=3))
-    url = smtp.messages[0].message["List-Unsubscribe"].strip()[1:-1].replace("http://testserver", "")
+    url = (
+        smtp.messages[0].message["List-Unsubscribe"].strip()[1:-1].replace("http://testserver", "")
+    )
     page = client.get(url)
     assert page.status_code == 200 and b'<form method="post">' in page.content
     contact.refresh_from_db()
     assert contact.unsubscribed_at is None  # a GET only asks
     # RFC 8058: a POST with this body, no cookies, no CSRF token.
-    response = client.post(url, "List-Unsubscribe=One-Click",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        url, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 200
     contact.refresh_from_db()
     assert contact.unsubscribed_at is not None
@@ -145,8 +150,9 @@ def test_unsubscribe_one_click_post(client, smtp, survey, contact, django_captur
         _scheduled(survey, contact)
 
 
-def test_forged_and_expired_links_get_a_clear_page(client, settings, smtp, survey, contact,
-                                                    django_capture_on_commit_callbacks):
+def test_forged_and_expired_links_get_a_clear_page(
+    client, settings, smtp, survey, contact, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         _scheduled(survey, contact)
     links = rating_links(smtp.messages[0].message.get_body(("html",)).get_content())
@@ -162,8 +168,9 @@ def test_forged_and_expired_links_get_a_clear_page(client, settings, smtp, surve
     assert expired.status_code == 410 and b"expired" in expired.content
 
 
-def test_outbox_mode_keeps_the_email_and_shows_it(member_client, outbox_mode, survey, contact,
-                                                   django_capture_on_commit_callbacks):
+def test_outbox_mode_keeps_the_email_and_shows_it(
+    member_client, outbox_mode, survey, contact, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         invitation = _scheduled(survey, contact)
     invitation.refresh_from_db()

@@ -17,9 +17,7 @@ from tests.conftest import rating_links
 
 def _invite(survey, contact, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        return schedule_invitation(
-            survey=survey, contact=contact, source=Invitation.Source.MANUAL
-        )
+        return schedule_invitation(survey=survey, contact=contact, source=Invitation.Source.MANUAL)
 
 
 def _csrf(html: str) -> str:
@@ -80,8 +78,11 @@ def test_invite_email_click_comment_dashboard(
         # Then the comment, with the same score.
         sent = browser.post(
             _on(live_server, links[9]),
-            data={"csrfmiddlewaretoken": _csrf(page.text), "score": "9",
-                  "comment": "Schneller Support, danke! <script>alert(1)</script>"},
+            data={
+                "csrfmiddlewaretoken": _csrf(page.text),
+                "score": "9",
+                "comment": "Schneller Support, danke! <script>alert(1)</script>",
+            },
         )
         assert sent.status_code == 302
         thanks = browser.get(live_server.url + sent.headers["location"])
@@ -125,8 +126,12 @@ def test_english_contact_gets_english_email_with_formal_salutation(
 
     survey, _ = create_survey(organization=org_a.organization, name="Formal", salutation="formal")
     contact, _ = upsert_contact(
-        organization=org_a.organization, email="j.smith@example.com",
-        first_name="John", last_name="Smith", gender="male", language="en-GB",
+        organization=org_a.organization,
+        email="j.smith@example.com",
+        first_name="John",
+        last_name="Smith",
+        gender="male",
+        language="en-GB",
     )
     _invite(survey, contact, django_capture_on_commit_callbacks)
     message = smtp.messages[0].message
@@ -139,16 +144,25 @@ def test_german_formal_salutations(smtp, org_a, django_capture_on_commit_callbac
     from npsloop.contacts.services import upsert_contact
     from npsloop.surveys.services import create_survey
 
-    survey, _ = create_survey(organization=org_a.organization, name="Förmlich",
-                              salutation="formal", default_language="de")
-    people = [("Erika", "Schmidt", "female", "Sehr geehrte Frau Schmidt,"),
-              ("Max", "Müller", "male", "Sehr geehrter Herr Müller,"),
-              ("Kim", "Lee", "", "Guten Tag Kim Lee,")]
+    survey, _ = create_survey(
+        organization=org_a.organization, name="Förmlich", salutation="formal", default_language="de"
+    )
+    people = [
+        ("Erika", "Schmidt", "female", "Sehr geehrte Frau Schmidt,"),
+        ("Max", "Müller", "male", "Sehr geehrter Herr Müller,"),
+        ("Kim", "Lee", "", "Guten Tag Kim Lee,"),
+    ]
     for first, last, gender, _expected in people:
-        contact, _ = upsert_contact(organization=org_a.organization,
-                                    email=f"{first.lower()}@example.de", first_name=first,
-                                    last_name=last, gender=gender, language="de")
+        contact, _ = upsert_contact(
+            organization=org_a.organization,
+            email=f"{first.lower()}@example.de",
+            first_name=first,
+            last_name=last,
+            gender=gender,
+            language="de",
+        )
         _invite(survey, contact, django_capture_on_commit_callbacks)
-    greetings = [m.message.get_body(("plain",)).get_content().splitlines()[0]
-                 for m in smtp.messages]
+    greetings = [
+        m.message.get_body(("plain",)).get_content().splitlines()[0] for m in smtp.messages
+    ]
     assert greetings == [expected for *_rest, expected in people]

@@ -29,8 +29,15 @@ def _make_invitations(survey, n: int) -> None:
     )
     now = timezone.now()
     Invitation.objects.bulk_create(
-        Invitation(organization=org, survey=survey, contact=c, key=random_token(),
-                   source="manual", language="en", send_at=now)
+        Invitation(
+            organization=org,
+            survey=survey,
+            contact=c,
+            key=random_token(),
+            source="manual",
+            language="en",
+            send_at=now,
+        )
         for c in contacts
     )
 
@@ -64,8 +71,13 @@ def test_sigkill_mid_send_then_restart_sends_each_invitation_exactly_once(survey
     jobs = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     log = tmp_path / "worker.log"
     with SmtpServer(handler) as smtp:
-        worker = start_worker(jobs_url=jobs, email_url=smtp.url, data_dir=tmp_path, log=log,
-                              NPSLOOP_CLAIM_TIMEOUT_SECONDS="2")
+        worker = start_worker(
+            jobs_url=jobs,
+            email_url=smtp.url,
+            data_dir=tmp_path,
+            log=log,
+            NPSLOOP_CLAIM_TIMEOUT_SECONDS="2",
+        )
         try:
             _wait(lambda: worker.poll() is not None, 120, "the kill")
             assert worker.returncode == -signal.SIGKILL
@@ -74,10 +86,18 @@ def test_sigkill_mid_send_then_restart_sends_each_invitation_exactly_once(survey
             assert stuck.count() == 1  # the one that was being sent when it died
 
             time.sleep(2.2)  # let the claim go stale
-            worker = start_worker(jobs_url=jobs, email_url=smtp.url, data_dir=tmp_path, log=log,
-                                  NPSLOOP_CLAIM_TIMEOUT_SECONDS="2")
-            _wait(lambda: Invitation.objects.filter(state="sent").count() == TOTAL, 180,
-                  "all invitations sent")
+            worker = start_worker(
+                jobs_url=jobs,
+                email_url=smtp.url,
+                data_dir=tmp_path,
+                log=log,
+                NPSLOOP_CLAIM_TIMEOUT_SECONDS="2",
+            )
+            _wait(
+                lambda: Invitation.objects.filter(state="sent").count() == TOTAL,
+                180,
+                "all invitations sent",
+            )
             time.sleep(1.0)  # duplicate jobs still in the queue must stay no-ops
         finally:
             if worker.poll() is None:
@@ -85,8 +105,10 @@ def test_sigkill_mid_send_then_restart_sends_each_invitation_exactly_once(survey
                 worker.wait(timeout=20)
 
     recipients = Counter(r for m in smtp.messages for r in m.rcpt_tos)
-    print(f"\nsent={len(smtp.messages)} unique={len(recipients)} "
-          f"duplicated={sum(c - 1 for c in recipients.values())}")
+    print(
+        f"\nsent={len(smtp.messages)} unique={len(recipients)} "
+        f"duplicated={sum(c - 1 for c in recipients.values())}"
+    )
     assert len(smtp.messages) == TOTAL, log.read_text()[-3000:]
     assert set(recipients.values()) == {1}
     assert len(recipients) == TOTAL
@@ -108,8 +130,11 @@ def test_two_workers_and_duplicate_jobs_still_send_once(survey, tmp_path):
             for _ in range(2)
         ]
         try:
-            _wait(lambda: Invitation.objects.filter(state="sent").count() == 120, 120,
-                  "all invitations sent")
+            _wait(
+                lambda: Invitation.objects.filter(state="sent").count() == 120,
+                120,
+                "all invitations sent",
+            )
             time.sleep(1.0)
         finally:
             for w in workers:

@@ -22,7 +22,9 @@ class SignupForm(forms.Form):
         cleaned = super().clean()
         password = cleaned.get("password")
         if password:
-            user = get_user_model()(username=cleaned.get("email", ""), email=cleaned.get("email", ""))
+            user = get_user_model()(
+                username=cleaned.get("email", ""), email=cleaned.get("email", "")
+            )
             try:
                 password_validation.validate_password(password, user)
             except forms.ValidationError as exc:

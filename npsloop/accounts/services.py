@@ -32,9 +32,7 @@ def create_organization(
 
 
 @transaction.atomic
-def add_member(
-    *, organization: Organization, email: str, password: str | None
-) -> AbstractBaseUser:
+def add_member(*, organization: Organization, email: str, password: str | None) -> AbstractBaseUser:
     email = User.objects.normalize_email(email).lower()
     user, _created = User.objects.get_or_create(username=email, defaults={"email": email})
     if password:

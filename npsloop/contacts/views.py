@@ -27,12 +27,15 @@ def contact_create(request: HttpRequest) -> HttpResponse:
     form = ContactForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            contact, created = upsert_contact(organization=request.organization, **form.cleaned_data)
+            contact, created = upsert_contact(
+                organization=request.organization, **form.cleaned_data
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             messages.success(
-                request, _("Contact added.") if created else _("The contact existed and is updated.")
+                request,
+                _("Contact added.") if created else _("The contact existed and is updated."),
             )
             return redirect("contact_detail", pk=contact.pk)
     return render(request, "contacts/form.html", {"form": form})

@@ -44,16 +44,21 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @member_required
 def contact_import(request: HttpRequest) -> HttpResponse:
-    form = CsvImportForm(request.POST or None, request.FILES or None,
-                         organization=request.organization)
+    form = CsvImportForm(
+        request.POST or None, request.FILES or None, organization=request.organization
+    )
     report, invited, refused = None, 0, []
     if request.method == "POST" and form.is_valid():
-        report = import_csv(organization=request.organization, data=form.cleaned_data["file"].read())
+        report = import_csv(
+            organization=request.organization, data=form.cleaned_data["file"].read()
+        )
         survey = form.cleaned_data["survey"]
         if survey is not None:
             for contact in report.contacts:
                 try:
-                    schedule_invitation(survey=survey, contact=contact, source=Invitation.Source.CSV)
+                    schedule_invitation(
+                        survey=survey, contact=contact, source=Invitation.Source.CSV
+                    )
                 except InvitationRefused as exc:
                     refused.append(str(exc))
                 else:

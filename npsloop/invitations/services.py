@@ -58,9 +58,7 @@ def schedule_invitation(
     if contact.unsubscribed_at:
         raise InvitationRefused(_("%(email)s has unsubscribed.") % {"email": contact.email})
     if contact.bounced_at:
-        raise InvitationRefused(
-            _("Emails to %(email)s have bounced.") % {"email": contact.email}
-        )
+        raise InvitationRefused(_("Emails to %(email)s have bounced.") % {"email": contact.email})
     if survey.status == Survey.Status.ARCHIVED:
         raise InvitationRefused(_("The survey is archived."))
     send_at = max(send_at or now, now)
@@ -131,9 +129,7 @@ def send_invitation(invitation_id: int) -> str:
 
 
 def _move(invitation: Invitation, state: str, kind: str, detail: str, **fields) -> None:
-    Invitation.objects.filter(pk=invitation.pk, state=State.SENDING).update(
-        state=state, **fields
-    )
+    Invitation.objects.filter(pk=invitation.pk, state=State.SENDING).update(state=state, **fields)
     _event(invitation.pk, kind, detail)
 
 
@@ -147,8 +143,14 @@ def _failed(invitation: Invitation, error: MailError, now: dt.datetime) -> str:
         _move(invitation, State.FAILED, "failed", detail, last_error=detail)
         return "failed"
     retry_at = now + retry_delay(invitation.attempts)
-    _move(invitation, State.SCHEDULED, "retry", f"{detail}; next try {retry_at:%H:%M:%S}",
-          send_at=retry_at, last_error=detail)
+    _move(
+        invitation,
+        State.SCHEDULED,
+        "retry",
+        f"{detail}; next try {retry_at:%H:%M:%S}",
+        send_at=retry_at,
+        last_error=detail,
+    )
     _enqueue(invitation.pk, retry_at)
     return "retry"
 
@@ -168,9 +170,9 @@ def reconcile(*, lost_after: dt.timedelta = dt.timedelta(minutes=2)) -> dict[str
     )
     returned = 0
     for pk in stale:
-        if Invitation.objects.filter(pk=pk, state=State.SENDING, claimed_at__lt=stale_before).update(
-            state=State.SCHEDULED
-        ):
+        if Invitation.objects.filter(
+            pk=pk, state=State.SENDING, claimed_at__lt=stale_before
+        ).update(state=State.SCHEDULED):
             returned += 1
             _event(pk, "returned", "the worker that claimed it stopped before finishing")
     due = list(
@@ -185,8 +187,9 @@ def reconcile(*, lost_after: dt.timedelta = dt.timedelta(minutes=2)) -> dict[str
     for pk, send_at in due:
         _enqueue(pk, send_at)
     if returned or due:
-        log.info("reconcile: %d stale claims returned, %d due invitations enqueued",
-                 returned, len(due))
+        log.info(
+            "reconcile: %d stale claims returned, %d due invitations enqueued", returned, len(due)
+        )
     return {"returned": returned, "enqueued": len(due)}
 
 
@@ -205,9 +208,7 @@ def unsubscribe(*, invitation: Invitation) -> None:
         Contact.objects.filter(pk=invitation.contact_id, unsubscribed_at=None).update(
             unsubscribed_at=now
         )
-        pending = Invitation.objects.filter(
-            contact_id=invitation.contact_id, state=State.SCHEDULED
-        )
+        pending = Invitation.objects.filter(contact_id=invitation.contact_id, state=State.SCHEDULED)
         for pk in pending.values_list("pk", flat=True):
             if Invitation.objects.filter(pk=pk, state=State.SCHEDULED).update(
                 state=State.CANCELLED

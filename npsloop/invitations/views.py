@@ -37,7 +37,10 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         response = render(
             request,
             "invitations/unsubscribe.html",
-            {"done": done or invitation.contact.unsubscribed_at is not None,
-             "company": invitation.survey.company_name, "email": invitation.contact.email},
+            {
+                "done": done or invitation.contact.unsubscribed_at is not None,
+                "company": invitation.survey.company_name,
+                "email": invitation.contact.email,
+            },
         )
     return public_headers(response)

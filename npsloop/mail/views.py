@@ -27,9 +27,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
 @member_required
 def outbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
     record = _email(request, pk)
-    return render(
-        request, "mail/detail.html", {"email": record, "text": body_of(record, "plain")}
-    )
+    return render(request, "mail/detail.html", {"email": record, "text": body_of(record, "plain")})
 
 
 @member_required

@@ -25,9 +25,7 @@ def clean_comment(text: str) -> str:
     return text
 
 
-def record_rating(
-    *, invitation: Invitation, score: int, comment: str | None = None
-) -> Response:
+def record_rating(*, invitation: Invitation, score: int, comment: str | None = None) -> Response:
     """Create or change the invitation's response; a later click changes the score."""
     if not 0 <= score <= 10:
         raise ValidationError(_("The score must be between 0 and 10."))

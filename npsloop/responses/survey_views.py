@@ -122,7 +122,9 @@ def rate_thanks(request: HttpRequest, token: str) -> HttpResponse:
         response = render(
             request,
             "responses/thanks.html",
-            {"text": fill(text.thank_you_text, company=invitation.survey.company_name),
-             "language": text.language},
+            {
+                "text": fill(text.thank_you_text, company=invitation.survey.company_name),
+                "language": text.language,
+            },
         )
     return public_headers(response)

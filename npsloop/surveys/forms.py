@@ -46,5 +46,7 @@ class SurveyTextForm(forms.ModelForm):
     class Meta:
         model = SurveyText
         fields = ["email_subject", "intro", "question", "follow_up_question", "thank_you_text"]
-        widgets = {"intro": forms.Textarea(attrs={"rows": 3}),
-                   "thank_you_text": forms.Textarea(attrs={"rows": 2})}
+        widgets = {
+            "intro": forms.Textarea(attrs={"rows": 3}),
+            "thank_you_text": forms.Textarea(attrs={"rows": 2}),
+        }

@@ -94,7 +94,9 @@ def survey_status(request: HttpRequest, pk: int, status: str) -> HttpResponse:
     survey = survey_of(request.organization, pk)
     set_status(survey=survey, status=status)
     # Held invitations of a resumed survey are picked up by the minutely reconciler.
-    messages.success(request, _("Survey is now %(status)s.") % {"status": survey.get_status_display()})
+    messages.success(
+        request, _("Survey is now %(status)s.") % {"status": survey.get_status_display()}
+    )
     return redirect("survey_detail", pk=survey.pk)
 
 
