@@ -34,8 +34,8 @@ def _sign_in_hint() -> str:
     return (
         "npsloop is ready, with an empty database.\n"
         f"  * Create your organization at {base}/signup/\n"
-        "  * or load the demo (stop first): npsloop demo, then sign in as "
-        "demo@example.com / demo-password"
+        "  * or load the demo organization (`make demo`, or `npsloop demo`, in another "
+        "terminal) and sign in as demo@example.com / demo-password"
     )
 
 
