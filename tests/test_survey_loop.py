@@ -166,3 +166,26 @@ def test_german_formal_salutations(smtp, org_a, django_capture_on_commit_callbac
         m.message.get_body(("plain",)).get_content().splitlines()[0] for m in smtp.messages
     ]
     assert greetings == [expected for *_rest, expected in people]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bad_input_on_the_rating_page_loses_nothing(
+    smtp, survey, contact, client, django_capture_on_commit_callbacks
+):
+    _invite(survey, contact, django_capture_on_commit_callbacks)
+    links = rating_links(smtp.messages[0].message.get_body(("html",)).get_content())
+    path = links[6].replace("http://testserver", "")
+    too_long = "x" * 5001
+    response = client.post(path, {"score": "6", "comment": too_long})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "5000" in body and too_long in body  # the text is still there to shorten
+    assert not Response.objects.exists()
+    # A score that is no score falls back to the clicked one.
+    for bad in ["abc", "11", "-1", ""]:
+        client.post(path, {"score": bad, "comment": ""})
+        assert Response.objects.get().score == 6
+    # Script in a comment is stored as text and never rendered as markup.
+    client.post(path, {"score": "6", "comment": '"><img src=x onerror=alert(1)>'})
+    page = client.get(path).content.decode()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page

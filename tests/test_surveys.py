@@ -109,3 +109,10 @@ def test_rotating_the_key_invalidates_the_old_one(member_client, org_a):
     new_key = re.search(r'id="survey-key">([^<]+)<', page).group(1)
     assert survey_for_api_key(old_key) is None
     assert survey_for_api_key(new_key) == survey
+
+
+def test_unknown_status_is_not_found(member_client, survey):
+    response = member_client.post(reverse("survey_status", args=[survey.pk, "deleted"]))
+    assert response.status_code == 404
+    survey.refresh_from_db()
+    assert survey.status == "active"

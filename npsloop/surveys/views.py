@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -92,6 +92,8 @@ def survey_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def survey_status(request: HttpRequest, pk: int, status: str) -> HttpResponse:
     survey = survey_of(request.organization, pk)
+    if status not in Survey.Status.values:
+        raise Http404
     set_status(survey=survey, status=status)
     # Held invitations of a resumed survey are picked up by the minutely reconciler.
     messages.success(
