@@ -62,7 +62,7 @@ def test_invite_email_click_comment_dashboard(
         page = browser.get(_on(live_server, links[9]))
         assert page.status_code == 200
         assert page.headers["X-Robots-Tag"].startswith("noindex")
-        assert page.headers["Referrer-Policy"] == "no-referrer"
+        assert page.headers["Referrer-Policy"] == "same-origin"
         assert 'value="9" checked' in page.text
         assert "Was ist der wichtigste Grund" in page.text
         assert not Response.objects.exists()  # a GET never records

@@ -1,4 +1,4 @@
-"""Helpers for pages customers open from an email: no login, not indexed, no referrer."""
+"""Helpers for pages customers open from an email: no login, not indexed, no referrer out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from django.shortcuts import render
 
 def public_headers(response: HttpResponse) -> HttpResponse:
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
+    # same-origin: other sites never see the token URL, our own form POSTs keep their
+    # Origin (with no-referrer browsers send "Origin: null" and CSRF checks fail).
+    response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "private, no-store"
     return response
 
