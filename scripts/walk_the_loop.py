@@ -45,22 +45,29 @@ def walk(base: str, *, timeout: float = 60.0) -> int:
     email, password = f"walker-{suffix}@example.com", f"walk-the-loop-{suffix}"
     with httpx.Client(base_url=base, follow_redirects=True, timeout=20) as client:
         step(f"sign up as {email}")
-        _post(client, "/signup/", {"organization": f"Walkers {suffix}", "email": email,
-                                   "password": password})
+        _post(
+            client,
+            "/signup/",
+            {"organization": f"Walkers {suffix}", "email": email, "password": password},
+        )
 
         step("create a survey")
         form = client.get("/surveys/new/").text
         fields = dict(re.findall(r'name="([^"]+)"[^>]*value="([^"]*)"', form))
         texts = dict(re.findall(r'<textarea name="([^"]+)"[^>]*>\s*([^<]*)</textarea>', form))
-        data = {k: unescape(v) for k, v in {**fields, **texts}.items()
-                if k != "csrfmiddlewaretoken"}
+        data = {
+            k: unescape(v) for k, v in {**fields, **texts}.items() if k != "csrfmiddlewaretoken"
+        }
         data |= {"name": "Walk NPS", "default_language": "en", "salutation": "informal"}
         survey_page = _post(client, "/surveys/new/", data)
         survey_path = re.search(r"/surveys/(\d+)/", str(survey_page.url)).group(0)
 
         step("add a contact")
-        contact_page = _post(client, "/contacts/new/", {
-            "email": f"customer-{suffix}@example.com", "first_name": "Casey", "language": "en"})
+        contact_page = _post(
+            client,
+            "/contacts/new/",
+            {"email": f"customer-{suffix}@example.com", "first_name": "Casey", "language": "en"},
+        )
         survey_id = survey_path.strip("/").split("/")[-1]
 
         step("invite the contact now")
@@ -77,8 +84,9 @@ def walk(base: str, *, timeout: float = 60.0) -> int:
                 raise SystemExit("no email in the outbox: is the worker running?")
             time.sleep(1)
         html = client.get(f"/outbox/{found.group(2)}/html").text
-        links = dict((int(s), u) for u, s in re.findall(r'href="([^"]+/r/[^"]+/)" title="(\d+)"',
-                                                         html))
+        links = dict(
+            (int(s), u) for u, s in re.findall(r'href="([^"]+/r/[^"]+/)" title="(\d+)"', html)
+        )
         if sorted(links) != list(range(11)):
             raise SystemExit("the email does not have eleven rating links")
 
