@@ -62,8 +62,10 @@ INSTALLED_APPS = [
     "npsloop.surveys",
     "npsloop.contacts",
     "npsloop.invitations",
+    "npsloop.ingest",
     "npsloop.responses",
     "npsloop.insights",
+    "npsloop.segment_sync",
 ]
 
 MIDDLEWARE = [

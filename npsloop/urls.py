@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from npsloop.accounts import views as accounts
 from npsloop.contacts import views as contacts
+from npsloop.ingest import tab_views as segment_tab
 from npsloop.insights import views as insights
 from npsloop.invitations import contact_views
 from npsloop.invitations import views as invitations
@@ -50,6 +51,7 @@ dashboard = [
     path("surveys/new/", surveys.survey_create, name="survey_create"),
     path("surveys/<int:pk>/", insights.survey_detail, name="survey_detail"),
     path("surveys/<int:pk>/edit/", surveys.survey_edit, name="survey_edit"),
+    path("surveys/<int:pk>/segment/", segment_tab.segment_tab, name="survey_segment"),
     path("surveys/<int:pk>/status/<str:status>", surveys.survey_status, name="survey_status"),
     path("surveys/<int:pk>/rotate-key", surveys.survey_rotate_key, name="survey_rotate_key"),
     path("contacts/", contacts.contact_list, name="contact_list"),

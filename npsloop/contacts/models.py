@@ -19,6 +19,7 @@ class Contact(models.Model):
     )
     email = models.EmailField(_("email"), max_length=254)
     external_id = models.CharField(_("user id"), max_length=200, blank=True)
+    anonymous_id = models.CharField(_("anonymous id"), max_length=200, blank=True)
     first_name = models.CharField(_("first name"), max_length=150, blank=True)
     last_name = models.CharField(_("last name"), max_length=150, blank=True)
     gender = models.CharField(_("gender"), max_length=16, choices=Gender.choices, blank=True)
@@ -26,6 +27,10 @@ class Contact(models.Model):
     # The customer's own creation time (Segment's createdAt), used by the send rules.
     signed_up_at = models.DateTimeField(_("created at"), null=True, blank=True)
     properties = models.JSONField(_("properties"), default=dict, blank=True)
+    # Timestamp of the Segment event whose traits are stored: an older event
+    # arriving late must not overwrite newer traits.
+    traits_updated_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -37,7 +42,11 @@ class Contact(models.Model):
                 "organization", Lower("email"), name="contact_email_unique_per_org"
             )
         ]
-        indexes = [models.Index(fields=["organization", "-created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"]),
+            models.Index(fields=["organization", "external_id"]),
+            models.Index(fields=["organization", "anonymous_id"]),
+        ]
 
     def __str__(self) -> str:
         return self.email

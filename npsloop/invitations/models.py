@@ -70,3 +70,51 @@ class InvitationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+class Decision(models.Model):
+    """What the send rules decided for one identify call (or API request), and why."""
+
+    class Outcome(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        SKIPPED = "skipped", _("Skipped")
+
+    class Reason(models.TextChoices):
+        SCHEDULED = "scheduled", _("Survey scheduled")
+        NO_EMAIL = "no_email", _("No email address")
+        INVALID_EMAIL = "invalid_email", _("Invalid email address")
+        TOO_OLD = "too_old", _("Created longer ago than the maximum delay")
+        WITHIN_INTERVAL = "within_interval", _("Surveyed within the minimum interval")
+        ALREADY_SCHEDULED = "already_scheduled", _("A survey is already scheduled")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        BOUNCED = "bounced", _("Emails bounced")
+        SURVEY_PAUSED = "survey_paused", _("Survey paused")
+        SURVEY_ARCHIVED = "survey_archived", _("Survey archived")
+        AUTOMATION_OFF = "automation_off", _("Segment automation is off")
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="decisions"
+    )
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="decisions")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="decisions"
+    )
+    invitation = models.ForeignKey(
+        Invitation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    source = models.CharField(max_length=16, choices=Invitation.Source.choices)
+    # The Segment messageId (or the API request) that led to this decision.
+    event_ref = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["survey", "-created_at"]),
+            models.Index(fields=["contact", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome}: {self.reason}"

@@ -13,14 +13,16 @@ import random
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from npsloop.contacts.models import Contact
+from npsloop.invitations import rules
 from npsloop.invitations.emails import build_invitation_email, message_id
 from npsloop.invitations.errors import InvitationRefused
-from npsloop.invitations.models import Invitation, InvitationEvent
+from npsloop.invitations.models import Decision, Invitation, InvitationEvent
 from npsloop.mail.errors import MailError
 from npsloop.mail.services import deliver
 from npsloop.surveys.models import Survey
@@ -215,3 +217,60 @@ def unsubscribe(*, invitation: Invitation) -> None:
             ):
                 _event(pk, "cancelled", "contact unsubscribed")
         _event(invitation.pk, "unsubscribed")
+
+
+def decide_and_schedule(
+    *,
+    survey: Survey,
+    contact: Contact | None,
+    email: str,
+    email_valid: bool,
+    source: str,
+    event_ref: str = "",
+    now: dt.datetime | None = None,
+) -> Decision:
+    """Apply the survey's send rules to one contact; record the decision, schedule if due."""
+    now = now or timezone.now()
+    history = rules.History()
+    if contact is not None:
+        invitations = Invitation.objects.filter(contact=contact, survey=survey)
+        history = rules.History(
+            pending=invitations.filter(state__in=[State.SCHEDULED, State.SENDING]).exists(),
+            last_surveyed_at=invitations.exclude(
+                state__in=[State.CANCELLED, State.FAILED, State.BOUNCED]
+            ).aggregate(last=Max(Coalesce("sent_at", "send_at")))["last"],
+        )
+    verdict = rules.decide(
+        rules.Rules(
+            min_delay_days=survey.min_delay_days,
+            max_delay_days=survey.max_delay_days,
+            min_interval_weeks=survey.min_interval_weeks,
+            status=survey.status,
+            automation=survey.segment_enabled or source != Invitation.Source.SEGMENT,
+        ),
+        rules.Person(
+            email=email,
+            email_valid=email_valid,
+            created_at=contact.signed_up_at if contact else None,
+            unsubscribed=bool(contact and contact.unsubscribed_at),
+            bounced=bool(contact and contact.bounced_at),
+        ),
+        history,
+        now,
+    )
+    invitation = None
+    if verdict.scheduled:
+        invitation = schedule_invitation(
+            survey=survey, contact=contact, source=source, send_at=verdict.send_at, now=now
+        )
+    return Decision.objects.create(
+        organization_id=survey.organization_id,
+        survey=survey,
+        contact=contact,
+        invitation=invitation,
+        outcome=Decision.Outcome.SCHEDULED if verdict.scheduled else Decision.Outcome.SKIPPED,
+        reason=verdict.reason,
+        detail=email[:300] if not email_valid else "",
+        source=source,
+        event_ref=event_ref[:200],
+    )

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from npsloop.invitations.models import Invitation
 from npsloop.invitations.services import mark_responded
 from npsloop.responses.models import Response
+from npsloop.responses.signals import response_changed
 
 MAX_COMMENT_LENGTH = 5000
 
@@ -33,6 +34,8 @@ def record_rating(*, invitation: Invitation, score: int, comment: str | None = N
     now = timezone.now()
     with transaction.atomic():
         response = Response.objects.select_for_update().filter(invitation=invitation).first()
+        created = response is None
+        changed = created or response.score != score or bool(cleaned)
         if response is None:
             try:
                 with transaction.atomic():
@@ -56,4 +59,11 @@ def record_rating(*, invitation: Invitation, score: int, comment: str | None = N
             fields += ["comment", "commented_at"]
         response.save(update_fields=fields)
         mark_responded(invitation_id=invitation.pk)
+        if changed:
+            pk = response.pk
+            transaction.on_commit(
+                lambda: response_changed.send(
+                    sender=Response, response_id=pk, created=created, comment_added=bool(cleaned)
+                )
+            )
     return response

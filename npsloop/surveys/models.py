@@ -58,6 +58,17 @@ class Survey(models.Model):
     # Segment: the survey's API key (digest only) and the optional back-sync.
     api_key_prefix = models.CharField(max_length=16, unique=True)
     api_key_digest = models.CharField(max_length=64)
+    segment_enabled = models.BooleanField(
+        _("survey contacts from Segment automatically"),
+        default=False,
+        help_text=_("When off, identify calls update contacts but schedule no survey."),
+    )
+    webhook_secret = models.CharField(
+        _("shared secret"),
+        max_length=200,
+        blank=True,
+        help_text=_("Optional: Segment signs each webhook with it (X-Signature)."),
+    )
     segment_write_key = models.CharField(_("Segment write key"), max_length=200, blank=True)
     trait_prefix = models.CharField(_("trait prefix"), max_length=40, default="NPS_")
 
