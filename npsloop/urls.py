@@ -5,6 +5,7 @@ from django.urls import include, path
 from npsloop.accounts import views as accounts
 from npsloop.contacts import views as contacts
 from npsloop.ingest import tab_views as segment_tab
+from npsloop.ingest import views as ingest
 from npsloop.insights import views as insights
 from npsloop.invitations import contact_views
 from npsloop.invitations import views as invitations
@@ -17,6 +18,11 @@ public = [
     path("r/<str:token>/record", survey_views.rate_record, name="rate_record"),
     path("r/<str:token>/thanks", survey_views.rate_thanks, name="rate_thanks"),
     path("u/<str:token>/", invitations.unsubscribe, name="unsubscribe"),
+]
+
+segment = [
+    path("segment/v1/<str:kind>", ingest.tracking_api, name="segment_v1"),
+    path("segment/webhook", ingest.webhook, name="segment_webhook"),
 ]
 
 account = [
@@ -65,6 +71,7 @@ dashboard = [
 
 urlpatterns = [
     *public,
+    *segment,
     *account,
     *dashboard,
     path("i18n/", include("django.conf.urls.i18n")),

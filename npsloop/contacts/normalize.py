@@ -53,7 +53,7 @@ def moment(value: object) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         parsed = value
     else:
-        text = str(value).strip()
+        text = str(value).strip()[:64]
         try:
             parsed = parse_datetime(text)
             if parsed is None and (day := parse_date(text)) is not None:
@@ -69,3 +69,28 @@ def moment(value: object) -> dt.datetime | None:
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed
+
+
+# Segment's own libraries (new-date) read a number below this as seconds, above as ms.
+_SECONDS_LIMIT = 31_557_600_000
+
+
+def segment_time(value: object) -> dt.datetime | None:
+    """A Segment date: ISO 8601 (with or without offset), a plain date, or a Unix epoch
+    as a number or digit string, in seconds or milliseconds."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        raise ValidationError(_("%(value)s is not a valid date.") % {"value": value})
+    number: float | None = None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
+        number = float(value.strip())
+    if number is not None:
+        seconds = number if abs(number) < _SECONDS_LIMIT else number / 1000
+        try:
+            return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValidationError(_("%(value)s is not a valid date.") % {"value": value}) from None
+    return moment(value)

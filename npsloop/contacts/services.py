@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils.translation import gettext as _
 
 from npsloop.accounts.models import Organization
@@ -129,3 +130,104 @@ def import_csv(*, organization: Organization, data: bytes) -> ImportReport:
         else:
             report.updated += 1
     return report
+
+
+@dataclass(frozen=True)
+class IdentifyResult:
+    contact: Contact | None
+    email: str  # as given (or as stored, when the event gave none)
+    email_valid: bool
+
+
+_TRAIT_FIELDS = {
+    "email", "firstName", "first_name", "lastName", "last_name", "name",
+    "gender", "createdAt", "created_at",
+}  # fmt: skip
+
+
+def apply_identify(
+    *,
+    organization: Organization,
+    user_id: str,
+    anonymous_id: str,
+    traits: dict[str, Any],
+    locale: str,
+    timestamp: Any,
+) -> IdentifyResult:
+    """Create or update the contact of a Segment identify call.
+
+    Found by userId, else anonymousId, else email. An event older than the one
+    whose traits are stored (events arrive out of order) adds ids but changes no trait.
+    """
+    raw_email = str(traits.get("email") or "").strip()
+    if not raw_email and "@" in user_id:
+        raw_email = user_id
+    try:
+        email, email_valid = (normalize.email(raw_email), True) if raw_email else ("", False)
+    except ValidationError:
+        email, email_valid = raw_email[:254], False
+    with transaction.atomic():
+        found = Contact.objects.select_for_update().filter(organization=organization)
+        contact = None
+        if user_id:
+            contact = found.filter(external_id=user_id).first()
+        if contact is None and anonymous_id:
+            contact = found.filter(anonymous_id=anonymous_id).first()
+        if contact is None and email_valid:
+            contact = found.filter(email__iexact=email).first()
+        if contact is None:
+            if not email_valid:
+                return IdentifyResult(None, email, False)
+            contact = Contact(organization=organization, email=email)
+        if not raw_email and contact.pk:
+            email, email_valid = contact.email, True
+        contact.external_id = contact.external_id or user_id[:200]
+        contact.anonymous_id = contact.anonymous_id or anonymous_id[:200]
+        stale = contact.traits_updated_at is not None and timestamp < contact.traits_updated_at
+        if not stale:
+            _apply_traits(contact, traits, locale, email if email_valid else "")
+            contact.traits_updated_at = timestamp
+        contact.save()
+    return IdentifyResult(contact, email, email_valid)
+
+
+def _apply_traits(contact: Contact, traits: dict[str, Any], locale: str, email: str) -> None:
+    if email and email.lower() != contact.email.lower():
+        taken = Contact.objects.filter(
+            organization_id=contact.organization_id, email__iexact=email
+        ).exclude(pk=contact.pk)
+        if not taken.exists():
+            contact.email = email
+    first = str(traits.get("firstName") or traits.get("first_name") or "").strip()
+    last = str(traits.get("lastName") or traits.get("last_name") or "").strip()
+    if not first and not last and (name := str(traits.get("name") or "").strip()):
+        first, _sep, last = name.partition(" ")
+    contact.first_name = first[:150] or contact.first_name
+    contact.last_name = last.strip()[:150] or contact.last_name
+    contact.gender = normalize.gender(traits.get("gender")) or contact.gender
+    contact.language = normalize.language(locale) or contact.language
+    created = traits.get("createdAt", traits.get("created_at"))
+    # A createdAt that is no date counts as unknown: created at the call.
+    with contextlib.suppress(ValidationError):
+        contact.signed_up_at = normalize.segment_time(created) or contact.signed_up_at
+    extra = {k: v for k, v in traits.items() if k not in _TRAIT_FIELDS}
+    if extra:
+        contact.properties = {**contact.properties, **extra}
+
+
+def mark_seen(
+    *, organization: Organization, user_id: str, anonymous_id: str, timestamp: Any
+) -> Contact | None:
+    """A track/page/screen call: the contact's last-seen time moves forward, never back."""
+    found = Contact.objects.filter(organization=organization)
+    contact = None
+    if user_id:
+        contact = found.filter(external_id=user_id).first()
+    if contact is None and anonymous_id:
+        contact = found.filter(anonymous_id=anonymous_id).first()
+    if contact is None:
+        return None
+    Contact.objects.filter(pk=contact.pk).filter(
+        models.Q(last_seen_at__isnull=True) | models.Q(last_seen_at__lt=timestamp)
+    ).update(last_seen_at=timestamp)
+    return contact

@@ -22,6 +22,8 @@ SURVEY_FIELDS = {
     "min_interval_weeks",
     "segment_write_key",
     "trait_prefix",
+    "segment_enabled",
+    "webhook_secret",
 }
 
 

@@ -1,0 +1,390 @@
+"""The Segment destination: real clients and raw payloads against our endpoints."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import hashlib
+import hmac
+import json
+
+import pytest
+from django.urls import reverse
+from segment.analytics import Client
+
+from npsloop.contacts.models import Contact
+from npsloop.ingest.models import IngestEvent
+from npsloop.invitations.models import Decision, Invitation
+from npsloop.surveys.services import create_survey
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def keyed(org_a, outbox_mode):
+    """A survey with Segment automation on, and its API key."""
+    survey, key = create_survey(
+        organization=org_a.organization,
+        name="Segment NPS",
+        segment_enabled=True,
+        min_delay_days=0,
+        max_delay_days=0,
+        min_interval_weeks=26,
+    )
+    return survey, key
+
+
+def _basic(key: str) -> dict:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def _post(client, path, payload, key=None, **headers):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    extra = {**(_basic(key) if key else {}), **headers}
+    return client.post(path, body, content_type="application/json", **extra)
+
+
+def test_official_client_single_and_batched(live_server, keyed):
+    survey, key = keyed
+    errors = []
+    client = Client(
+        write_key=key,
+        host=live_server.url + "/segment",
+        sync_mode=True,
+        on_error=lambda e, batch: errors.append(e),
+        max_retries=0,
+    )
+    client.identify(
+        "user-1",
+        {
+            "email": "ann@example.com",
+            "firstName": "Ann",
+            "createdAt": "2026-01-02T03:04:05Z",
+            "plan": "pro",
+        },
+        context={"locale": "de-DE"},
+    )
+    batcher = Client(
+        write_key=key,
+        host=live_server.url + "/segment",
+        gzip=True,
+        upload_size=100,
+        on_error=lambda e, batch: errors.append(e),
+        max_retries=0,
+    )
+    for i in range(2, 12):
+        batcher.identify(f"user-{i}", {"email": f"u{i}@example.com"})
+    batcher.track("user-1", "Signed in")
+    batcher.flush()
+    batcher.join()
+    assert errors == []
+    ann = Contact.objects.get(external_id="user-1")
+    assert (ann.email, ann.first_name, ann.language) == ("ann@example.com", "Ann", "de")
+    assert ann.properties == {"plan": "pro"}
+    assert ann.signed_up_at == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert ann.last_seen_at is not None
+    assert Contact.objects.count() == 11
+    assert Decision.objects.filter(reason="scheduled").count() == 11
+    assert Invitation.objects.filter(source="segment", state="sent").count() == 11
+    assert IngestEvent.objects.filter(state="done").count() == 12
+
+
+def test_write_key_in_the_body_and_every_endpoint(client, keyed):
+    survey, key = keyed
+    for kind in ["identify", "track", "page", "screen", "group", "alias"]:
+        response = _post(
+            client,
+            f"/segment/v1/{kind}",
+            {
+                "userId": "u1",
+                "writeKey": key,
+                "traits": {"email": "u1@example.com"},
+                "event": "x",
+                "previousId": "old",
+            },
+        )
+        assert response.status_code == 200, (kind, response.content)
+        assert response.json()["success"] is True
+    batch = _post(
+        client,
+        "/segment/v1/import",
+        {"writeKey": key, "batch": [{"type": "track", "userId": "u1", "event": "A"}]},
+    )
+    assert batch.status_code == 200
+    assert IngestEvent.objects.count() == 7
+    assert Decision.objects.count() == 1  # only identify leads to surveys
+
+
+def test_retried_delivery_is_stored_once(client, keyed):
+    _survey, key = keyed
+    event = {
+        "type": "identify",
+        "userId": "u1",
+        "messageId": "m-1",
+        "traits": {"email": "u1@example.com"},
+    }
+    for _ in range(3):
+        assert _post(client, "/segment/v1/batch", {"batch": [event]}, key).status_code == 200
+    assert IngestEvent.objects.count() == 1
+    assert Decision.objects.count() == 1
+    assert Invitation.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b"[1, 2]", 400, "invalid_body"),
+        (json.dumps({"batch": "nope"}).encode(), 400, "invalid_batch"),
+    ],
+)
+def test_malformed_bodies_get_a_clear_json_error(client, keyed, body, status, code):
+    _survey, key = keyed
+    path = "/segment/v1/batch"
+    response = _post(client, path, body, key)
+    assert response.status_code == status
+    assert response.json()["code"] == code and response.json()["message"]
+    assert not IngestEvent.objects.exists()
+
+
+def test_wrong_or_missing_key_is_401(client, keyed):
+    event = {"userId": "u1", "traits": {"email": "a@example.com"}}
+    missing = _post(client, "/segment/v1/identify", event)
+    assert missing.status_code == 401 and missing.json()["code"] == "missing_key"
+    wrong = _post(client, "/segment/v1/identify", event, "npl_svy_000000000000_nope")
+    assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_key"
+    assert not IngestEvent.objects.exists()
+
+
+def test_size_limits_answer_413(client, keyed):
+    _survey, key = keyed
+    big_event = {"userId": "u1", "traits": {"email": "a@example.com", "blob": "x" * 33_000}}
+    response = _post(client, "/segment/v1/identify", big_event, key)
+    assert response.status_code == 413 and response.json()["code"] == "too_large"
+    in_batch = _post(
+        client,
+        "/segment/v1/batch",
+        {
+            "batch": [
+                {**big_event, "type": "identify"},
+                {"type": "identify", "userId": "u2", "traits": {"email": "b@example.com"}},
+            ]
+        },
+        key,
+    )
+    assert in_batch.status_code == 200
+    assert in_batch.json()["accepted"] == 1 and in_batch.json()["rejected"][0]["index"] == 0
+    huge = {"batch": [{"type": "track", "userId": "u", "event": "e" * 30_000}] * 20}
+    assert _post(client, "/segment/v1/batch", huge, key).status_code == 413
+    bomb = gzip.compress(json.dumps(huge).encode())
+    response = _post(client, "/segment/v1/batch", bomb, key, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 413
+    assert (
+        _post(
+            client, "/segment/v1/batch", b"\x1f\x8bnope", key, HTTP_CONTENT_ENCODING="gzip"
+        ).status_code
+        == 400
+    )
+
+
+def test_a_bad_event_in_a_batch_keeps_the_good_ones(client, keyed):
+    _survey, key = keyed
+    response = _post(
+        client,
+        "/segment/v1/batch",
+        {
+            "batch": [
+                {"type": "identify", "userId": "ok", "traits": {"email": "ok@example.com"}},
+                {"userId": "no-type"},
+                {"type": "identify", "traits": {"email": "no-id@example.com"}},
+                "not an object",
+                {"type": "teleport", "userId": "x"},
+            ]
+        },
+        key,
+    )
+    body = response.json()
+    assert response.status_code == 200 and body["accepted"] == 1
+    assert [r["code"] for r in body["rejected"]] == [
+        "invalid_type",
+        "missing_id",
+        "invalid_event",
+        "invalid_type",
+    ]
+    assert Contact.objects.get().external_id == "ok"
+
+
+def test_webhook_single_array_bearer_and_signature(client, keyed):
+    survey, key = keyed
+    one = {"type": "identify", "userId": "w1", "traits": {"email": "w1@example.com"}}
+    many = [
+        {"type": "identify", "userId": f"w{i}", "traits": {"email": f"w{i}@example.com"}}
+        for i in range(2, 5)
+    ]
+    assert (
+        _post(client, "/segment/webhook", one, HTTP_AUTHORIZATION=f"Bearer {key}").status_code
+        == 200
+    )
+    assert _post(client, "/segment/webhook", many, key).status_code == 200
+    assert Contact.objects.count() == 4
+    survey.webhook_secret = "s3cret"
+    survey.save()
+    body = json.dumps({**one, "userId": "w9", "traits": {"email": "w9@example.com"}}).encode()
+    unsigned = _post(client, "/segment/webhook", body, key)
+    assert unsigned.status_code == 401 and unsigned.json()["code"] == "invalid_signature"
+    signature = hmac.new(b"s3cret", body, hashlib.sha1).hexdigest()
+    signed = _post(client, "/segment/webhook", body, key, HTTP_X_SIGNATURE=signature)
+    assert signed.status_code == 200
+    assert Contact.objects.filter(external_id="w9").exists()
+
+
+def test_methods_and_unknown_endpoints(client, keyed):
+    assert client.get("/segment/v1/identify").status_code == 405
+    _survey, key = keyed
+    response = _post(client, "/segment/v1/teleport", {"userId": "x"}, key)
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "created, expected",
+    [
+        ("2024-03-01T10:00:00+02:00", dt.datetime(2024, 3, 1, 8, tzinfo=dt.UTC)),
+        ("2024-03-01T10:00:00", dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)),
+        ("2024-03-01", dt.datetime(2024, 3, 1, tzinfo=dt.UTC)),
+        (1709287200, dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)),
+        (1709287200000, dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)),
+        ("1709287200", dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)),
+        ("1709287200000", dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)),
+        ("next tuesday", None),
+    ],
+)
+def test_created_at_formats(client, keyed, created, expected):
+    _survey, key = keyed
+    _post(
+        client,
+        "/segment/v1/identify",
+        {"userId": "u", "traits": {"email": "u@example.com", "createdAt": created}},
+        key,
+    )
+    assert Contact.objects.get().signed_up_at == expected
+
+
+def test_traits_rules(client, keyed):
+    _survey, key = keyed
+    # context.traits (RudderStack), userId as email, name ignored beside firstName.
+    _post(
+        client,
+        "/segment/v1/identify",
+        {
+            "userId": "kim@example.com",
+            "context": {"traits": {"name": "Kim Lee", "firstName": "Kimberly", "gender": "F"}},
+        },
+        key,
+    )
+    kim = Contact.objects.get()
+    assert (kim.email, kim.first_name, kim.last_name, kim.gender) == (
+        "kim@example.com",
+        "Kimberly",
+        "",
+        "female",
+    )
+    # name alone is split.
+    _post(
+        client,
+        "/segment/v1/identify",
+        {"userId": "x2", "traits": {"email": "jo@example.com", "name": "Jo Anne Smith"}},
+        key,
+    )
+    jo = Contact.objects.get(external_id="x2")
+    assert (jo.first_name, jo.last_name) == ("Jo", "Anne Smith")
+
+
+def test_late_older_event_does_not_overwrite_newer_traits(client, keyed):
+    _survey, key = keyed
+    new = {
+        "userId": "u",
+        "timestamp": "2026-05-02T00:00:00Z",
+        "traits": {"email": "u@example.com", "firstName": "New", "plan": "pro"},
+    }
+    old = {
+        "userId": "u",
+        "timestamp": "2026-05-01T00:00:00Z",
+        "traits": {"email": "u@example.com", "firstName": "Old", "plan": "free"},
+    }
+    _post(client, "/segment/v1/identify", new, key)
+    _post(client, "/segment/v1/identify", old, key)
+    contact = Contact.objects.get()
+    assert (contact.first_name, contact.properties["plan"]) == ("New", "pro")
+
+
+def test_decisions_are_recorded_with_reasons(client, keyed):
+    survey, key = keyed
+    survey.max_delay_days, survey.min_delay_days = 14, 3
+    survey.save()
+    cases = {
+        "fresh": {"email": "fresh@example.com", "createdAt": dt.datetime.now(dt.UTC).isoformat()},
+        "old": {"email": "old@example.com", "createdAt": "2020-01-01"},
+        "noemail": {"firstName": "Nobody"},
+        "bad": {"email": "not-an-email"},
+    }
+    for user, traits in cases.items():
+        assert (
+            _post(
+                client, "/segment/v1/identify", {"userId": user, "traits": traits}, key
+            ).status_code
+            == 200
+        )
+    reasons = dict(Decision.objects.values_list("event_ref", "reason"))
+    by_user = {e.user_id: reasons[e.message_id] for e in IngestEvent.objects.all()}
+    assert by_user == {
+        "fresh": "scheduled",
+        "old": "too_old",
+        "noemail": "no_email",
+        "bad": "invalid_email",
+    }
+    invitation = Invitation.objects.get()
+    assert invitation.state == "scheduled"  # min delay 3 days
+    # A second identify within the interval: one pending invitation at most.
+    _post(client, "/segment/v1/identify", {"userId": "fresh", "traits": cases["fresh"]}, key)
+    assert Decision.objects.filter(reason="already_scheduled").count() == 1
+    assert Invitation.objects.count() == 1
+
+
+def test_automation_off_updates_contacts_but_schedules_nothing(client, keyed):
+    survey, key = keyed
+    survey.segment_enabled = False
+    survey.save()
+    _post(
+        client, "/segment/v1/identify", {"userId": "u", "traits": {"email": "u@example.com"}}, key
+    )
+    assert Contact.objects.count() == 1
+    assert Decision.objects.get().reason == "automation_off"
+    assert not Invitation.objects.exists()
+
+
+def test_events_are_scoped_to_the_keys_organization(client, keyed, org_b):
+    _survey, key = keyed
+    Contact.objects.create(organization=org_b.organization, email="u@example.com", external_id="u")
+    _post(
+        client,
+        "/segment/v1/identify",
+        {"userId": "u", "traits": {"email": "u@example.com", "firstName": "A"}},
+        key,
+    )
+    assert Contact.objects.filter(organization=org_b.organization).get().first_name == ""
+    assert Contact.objects.filter(organization=keyed[0].organization).get().first_name == "A"
+
+
+def test_segment_path_needs_no_csrf(keyed):
+    from django.test import Client as DjangoClient
+
+    strict = DjangoClient(enforce_csrf_checks=True)
+    _survey, key = keyed
+    response = _post(
+        strict,
+        reverse("segment_v1", args=["identify"]),
+        {"userId": "u", "traits": {"email": "u@example.com"}},
+        key,
+    )
+    assert response.status_code == 200
