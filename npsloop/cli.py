@@ -97,14 +97,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _setup()
     from django.core.management import call_command
 
-    from npsloop.invitations.services import reconcile
+    from npsloop.ingest.services import reconcile as reconcile_events
+    from npsloop.invitations.services import reconcile as reconcile_invitations
 
     if args.migrate:
         _migrate(verbosity=0)
     # Pick up whatever a crashed worker or a flushed queue left behind.
     import datetime as dt
 
-    print(f"worker: {reconcile(lost_after=dt.timedelta(0))}", flush=True)
+    now = dt.timedelta(0)
+    print(
+        f"worker: events {reconcile_events(lost_after=now)}, "
+        f"invitations {reconcile_invitations(lost_after=now)}",
+        flush=True,
+    )
     call_command("run_huey", *(["--workers", str(args.workers)] if args.workers else []))
     return 0
 

@@ -388,3 +388,112 @@ def test_segment_path_needs_no_csrf(keyed):
         key,
     )
     assert response.status_code == 200
+
+
+# Shaped like the examples of Segment's spec (identify, group, screen), with their
+# common fields: channel, context, integrations, receivedAt, sentAt, version.
+SPEC_IDENTIFY = {
+    "anonymousId": "507f191e810c19729de860ea",
+    "channel": "browser",
+    "context": {"ip": "8.8.8.8", "userAgent": "Mozilla/5.0 (Macintosh)", "locale": "en-US"},
+    "integrations": {"All": False, "Mixpanel": True, "Salesforce": True},
+    "messageId": "022bb90c-bbac-11e4-8dfc-aa07a5b093db",
+    "receivedAt": "2015-02-23T22:28:55.387Z",
+    "sentAt": "2015-02-23T22:28:55.111Z",
+    "timestamp": "2015-02-23T22:28:55.111Z",
+    "traits": {
+        "name": "Peter Gibbons",
+        "email": "peter@example.com",
+        "plan": "premium",
+        "logins": 5,
+        "address": {
+            "street": "6th St",
+            "city": "San Francisco",
+            "state": "CA",
+            "postalCode": "94103",
+            "country": "USA",
+        },
+    },
+    "type": "identify",
+    "userId": "97980cfea0067",
+    "version": "1.1",
+}
+SPEC_GROUP = {
+    **{
+        k: SPEC_IDENTIFY[k]
+        for k in (
+            "anonymousId",
+            "channel",
+            "context",
+            "integrations",
+            "receivedAt",
+            "sentAt",
+            "timestamp",
+            "version",
+        )
+    },
+    "messageId": "022bb90c-bbac-11e4-8dfc-aa07a5b093dc",
+    "traits": {"name": "Initech", "industry": "Technology", "employees": 329},
+    "type": "group",
+    "userId": "97980cfea0067",
+    "groupId": "0e8c78ea9d97a7b8185e8632",
+}
+SPEC_SCREEN = {
+    "anonymousId": "3a12eab0-bca7-11e4-8dfc-aa07a5b093db",
+    "channel": "mobile",
+    "context": {"ip": "8.8.8.8"},
+    "messageId": "022bb90c-bbac-11e4-8dfc-aa07a5b093dd",
+    "name": "Home",
+    "properties": {"variation": "blue signup button"},
+    "timestamp": "2015-02-23T22:28:55.111Z",
+    "type": "screen",
+    "userId": "97980cfea0067",
+    "version": "1.1",
+}
+
+
+def test_payloads_shaped_like_segments_spec(client, keyed):
+    _survey, key = keyed
+    for payload in (SPEC_IDENTIFY, SPEC_GROUP, SPEC_SCREEN):
+        path = f"/segment/v1/{payload['type']}"
+        assert _post(client, path, payload, key).status_code == 200
+    peter = Contact.objects.get()
+    assert (peter.email, peter.first_name, peter.last_name) == (
+        "peter@example.com",
+        "Peter",
+        "Gibbons",
+    )
+    assert (peter.external_id, peter.anonymous_id, peter.language) == (
+        "97980cfea0067",
+        "507f191e810c19729de860ea",
+        "en",
+    )
+    assert peter.properties["address"]["city"] == "San Francisco"
+    assert peter.properties["logins"] == 5
+    assert peter.last_seen_at == dt.datetime(2015, 2, 23, 22, 28, 55, 111000, tzinfo=dt.UTC)
+    assert set(IngestEvent.objects.values_list("type", flat=True)) == {
+        "identify",
+        "group",
+        "screen",
+    }
+    # The same payloads again, as a webhook batch: all three are retries, stored once.
+    assert (
+        _post(client, "/segment/webhook", [SPEC_IDENTIFY, SPEC_GROUP, SPEC_SCREEN], key).status_code
+        == 200
+    )
+    assert IngestEvent.objects.count() == 3
+
+
+def test_storage_down_answers_503_with_retry_after(client, keyed, monkeypatch):
+    from django.db import OperationalError
+
+    def broken(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(IngestEvent.objects, "bulk_create", broken)
+    _survey, key = keyed
+    response = _post(
+        client, "/segment/v1/identify", {"userId": "u", "traits": {"email": "u@example.com"}}, key
+    )
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30" and response.json()["code"] == "unavailable"
