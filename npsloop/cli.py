@@ -99,6 +99,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from npsloop.ingest.services import reconcile as reconcile_events
     from npsloop.invitations.services import reconcile as reconcile_invitations
+    from npsloop.segment_sync.services import reconcile as reconcile_syncs
 
     if args.migrate:
         _migrate(verbosity=0)
@@ -108,7 +109,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     now = dt.timedelta(0)
     print(
         f"worker: events {reconcile_events(lost_after=now)}, "
-        f"invitations {reconcile_invitations(lost_after=now)}",
+        f"invitations {reconcile_invitations(lost_after=now)}, "
+        f"Segment syncs {reconcile_syncs(lost_after=now)}",
         flush=True,
     )
     call_command("run_huey", *(["--workers", str(args.workers)] if args.workers else []))

@@ -179,6 +179,10 @@ HUEY = huey_settings(JOBS_URL, workers=int(os.environ.get("WORKERS", "2")))
 NPSLOOP_CLAIM_TIMEOUT_SECONDS = int(os.environ.get("NPSLOOP_CLAIM_TIMEOUT_SECONDS", "600"))
 # Rating links stay valid this long after the invitation was sent.
 NPSLOOP_RATING_LINK_DAYS = int(os.environ.get("NPSLOOP_RATING_LINK_DAYS", "180"))
+# Segment back-sync: where identify calls go (tests point it at a local receiver).
+NPSLOOP_SEGMENT_HOST = os.environ.get("SEGMENT_HOST", "https://api.segment.io")
+# Seconds to wait for Segment before counting the attempt as failed (it is retried).
+NPSLOOP_SEGMENT_TIMEOUT = float(os.environ.get("SEGMENT_TIMEOUT", "10"))
 # Open sign-up; operators of a private instance turn it off.
 NPSLOOP_SIGNUP = _env_bool("NPSLOOP_SIGNUP", True)
 
