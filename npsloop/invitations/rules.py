@@ -61,17 +61,21 @@ def decide(rules: Rules, person: Person, history: History, now: dt.datetime) -> 
         return Verdict(Reason.BOUNCED)
     if history.pending:
         return Verdict(Reason.ALREADY_SCHEDULED)
-    created = person.created_at or now
+    # Compare moments in UTC: two times in one local zone subtract by wall clock,
+    # which is an hour off across a daylight-saving change.
+    now = now.astimezone(dt.UTC)
+    created = person.created_at.astimezone(dt.UTC) if person.created_at else now
+    last = history.last_surveyed_at
     if rules.max_delay_days > 0 and now - created > dt.timedelta(days=rules.max_delay_days):
         return Verdict(Reason.TOO_OLD)
     if (
         rules.min_interval_weeks > 0
-        and history.last_surveyed_at is not None
-        and now - history.last_surveyed_at < dt.timedelta(weeks=rules.min_interval_weeks)
+        and last is not None
+        and now - last.astimezone(dt.UTC) < dt.timedelta(weeks=rules.min_interval_weeks)
     ):
         return Verdict(Reason.WITHIN_INTERVAL)
     delay = dt.timedelta(days=rules.min_delay_days)
-    if rules.max_delay_days == 0:
-        # Survey on every identify call: the delay counts from the call.
+    if rules.max_delay_days == 0 or rules.min_delay_days == 0:
+        # Every identify call (max 0) or "send immediately" (min 0): from the call.
         return Verdict(Reason.SCHEDULED, send_at=now + delay)
     return Verdict(Reason.SCHEDULED, send_at=max(created + delay, now))
