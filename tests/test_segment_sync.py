@@ -25,6 +25,7 @@ from npsloop.segment_sync import services, tasks
 from npsloop.segment_sync.models import SegmentSync
 from npsloop.surveys.models import Survey
 from npsloop.surveys.services import create_survey
+from npsloop.web import backoff
 from tests.smtp import free_port
 
 
@@ -426,7 +427,7 @@ def test_a_broken_back_sync_never_breaks_the_rating(
 
 
 def test_retry_schedule_keeps_trying_for_a_day(monkeypatch):
-    monkeypatch.setattr(services.random, "uniform", lambda low, high: low)  # shortest jitter
+    monkeypatch.setattr(backoff.random, "uniform", lambda low, high: low)  # shortest jitter
     delays = [services.retry_delay(a) for a in range(1, services.MAX_ATTEMPTS)]
     assert sum(delays, dt.timedelta()) >= dt.timedelta(hours=24)
     assert delays == sorted(delays)
@@ -434,5 +435,5 @@ def test_retry_schedule_keeps_trying_for_a_day(monkeypatch):
     assert services.retry_delay(1, retry_after=300) == dt.timedelta(seconds=300)
     # A silly Retry-After cannot park a row for days.
     assert services.retry_delay(1, retry_after=10**9) == services.MAX_RETRY_AFTER
-    monkeypatch.setattr(services.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(backoff.random, "uniform", lambda low, high: high)
     assert max(services.retry_delay(a) for a in range(1, 30)) <= dt.timedelta(hours=7.2)

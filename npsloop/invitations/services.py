@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 
 from django.conf import settings
 from django.db import transaction
@@ -27,18 +26,13 @@ from npsloop.mail.errors import MailError
 from npsloop.mail.services import deliver
 from npsloop.surveys.models import Survey
 from npsloop.surveys.selectors import language_for
+from npsloop.web.backoff import retry_delay
 from npsloop.web.secrets import random_token
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 State = Invitation.State
-
-
-def retry_delay(attempt: int) -> dt.timedelta:
-    """Exponential backoff with ±20 % jitter: 1, 2, 4 … minutes, at most 6 hours."""
-    base = min(60 * 2 ** max(attempt - 1, 0), 6 * 3600)
-    return dt.timedelta(seconds=base * random.uniform(0.8, 1.2))
 
 
 def _event(invitation_id: int, kind: str, detail: str = "") -> None:

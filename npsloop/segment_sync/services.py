@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import random
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +23,7 @@ from npsloop.contacts.models import Contact
 from npsloop.responses.models import Response
 from npsloop.segment_sync.models import SegmentSync
 from npsloop.segment_sync.transport import Identify, SegmentError, send_identify
+from npsloop.web.backoff import MAX_RETRY_AFTER, retry_delay  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +31,6 @@ State = SegmentSync.State
 # With the delays below, 14 attempts keep trying for at least 24 hours (even with the
 # shortest jitter): an outage of a day loses nothing.
 MAX_ATTEMPTS = 14
-MAX_DELAY = dt.timedelta(hours=6)
-# Longest wait we accept from a Retry-After header, so a bad header cannot park a row.
-MAX_RETRY_AFTER = dt.timedelta(hours=1)
-
-
-def retry_delay(attempt: int, *, retry_after: float | None = None) -> dt.timedelta:
-    """Exponential backoff with ±20 % jitter: 1, 2, 4 … minutes, at most 6 hours.
-
-    Never sooner than Segment's Retry-After asks.
-    """
-    base = min(60 * 2 ** max(attempt - 1, 0), MAX_DELAY.total_seconds())
-    delay = dt.timedelta(seconds=base * random.uniform(0.8, 1.2))
-    if retry_after:
-        delay = max(delay, min(dt.timedelta(seconds=retry_after), MAX_RETRY_AFTER))
-    return delay
 
 
 def _iso(moment: dt.datetime) -> str:
