@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from npsloop.accounts.models import Organization
 from npsloop.contacts.models import Contact
@@ -14,10 +15,10 @@ class IngestEvent(models.Model):
     """
 
     class State(models.TextChoices):
-        NEW = "new", "new"
-        PROCESSING = "processing", "processing"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
+        NEW = "new", _("New")
+        PROCESSING = "processing", _("Processing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="ingest_events")

@@ -132,6 +132,8 @@ def _apply(event: IngestEvent):
             email_valid=result.email_valid,
             source=Invitation.Source.SEGMENT,
             event_ref=event.message_id,
+            # The rules judge the moment the call arrived, not when a backlog got to it.
+            now=event.received_at,
         )
         return result.contact
     if event.type in {"track", "page", "screen"}:

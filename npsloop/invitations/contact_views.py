@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db.models.fields.json import KT
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -35,10 +36,24 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("The invitation is scheduled."))
             return redirect("contact_detail", pk=contact.pk)
     invitations = invitations_of_contact(contact).select_related("response")
+    # What the send rules decided for each identify call, and what Segment sent (newest first).
+    decisions = contact.decisions.select_related("survey").order_by("-created_at", "-id")[:50]
+    timeline = (
+        contact.events.annotate(event_name=KT("payload__event"), page_name=KT("payload__name"))
+        .select_related("survey")
+        .only("id", "type", "timestamp", "contact_id", "survey__id", "survey__name")
+        .order_by("-timestamp", "-id")[:50]
+    )
     return render(
         request,
         "invitations/contact_detail.html",
-        {"contact": contact, "invitations": invitations, "form": form},
+        {
+            "contact": contact,
+            "invitations": invitations,
+            "form": form,
+            "decisions": decisions,
+            "timeline": timeline,
+        },
     )
 
 

@@ -114,6 +114,7 @@ class Decision(models.Model):
         indexes = [
             models.Index(fields=["survey", "-created_at"]),
             models.Index(fields=["contact", "-created_at"]),
+            models.Index(fields=["survey", "event_ref"]),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -70,7 +70,16 @@ class Survey(models.Model):
         help_text=_("Optional: Segment signs each webhook with it (X-Signature)."),
     )
     segment_write_key = models.CharField(_("Segment write key"), max_length=200, blank=True)
-    trait_prefix = models.CharField(_("trait prefix"), max_length=40, default="NPS_")
+    trait_prefix = models.CharField(
+        _("trait prefix"),
+        max_length=40,
+        default="NPS_",
+        validators=[
+            RegexValidator(
+                r"\A[A-Za-z0-9_]+\Z", _("Use letters, digits and underscores, e.g. NPS_.")
+            )
+        ],
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from npsloop.accounts.decorators import member_required
@@ -15,6 +16,7 @@ from npsloop.surveys.selectors import survey_of, surveys_of
 from npsloop.surveys.services import SURVEY_FIELDS, create_survey, rotate_api_key, set_status
 
 _NEW_KEY = "npsloop-new-survey-key"
+KEY_ROTATED = _lazy("A new API key replaces the old one, which stops working now.")
 
 
 def _text_forms(request: HttpRequest, survey: Survey | None) -> list[tuple[str, SurveyTextForm]]:
@@ -60,7 +62,7 @@ def survey_create(request: HttpRequest) -> HttpResponse:
             texts={lang: f.cleaned_data for lang, f in text_forms},
             **fields,
         )
-        request.session[_NEW_KEY] = key
+        remember_new_key(request, key)
         messages.success(request, _("Survey created."))
         return redirect("survey_detail", pk=survey.pk)
     return render(
@@ -106,9 +108,14 @@ def survey_status(request: HttpRequest, pk: int, status: str) -> HttpResponse:
 @require_POST
 def survey_rotate_key(request: HttpRequest, pk: int) -> HttpResponse:
     survey = survey_of(request.organization, pk)
-    request.session[_NEW_KEY] = rotate_api_key(survey=survey)
-    messages.success(request, _("A new API key replaces the old one, which stops working now."))
+    remember_new_key(request, rotate_api_key(survey=survey))
+    messages.success(request, KEY_ROTATED)
     return redirect("survey_detail", pk=survey.pk)
+
+
+def remember_new_key(request: HttpRequest, key: str) -> None:
+    """Keep a new API key in the session for exactly one display."""
+    request.session[_NEW_KEY] = key
 
 
 def pop_new_key(request: HttpRequest) -> str | None:
