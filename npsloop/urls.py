@@ -10,7 +10,7 @@ from npsloop.insights import views as insights
 from npsloop.invitations import contact_views
 from npsloop.invitations import views as invitations
 from npsloop.mail import views as mail
-from npsloop.responses import survey_views
+from npsloop.responses import inbox_views, survey_views
 from npsloop.surveys import views as surveys
 
 public = [
@@ -64,6 +64,10 @@ dashboard = [
     path("contacts/new/", contacts.contact_create, name="contact_create"),
     path("contacts/import/", contact_views.contact_import, name="contact_import"),
     path("contacts/<int:pk>/", contact_views.contact_detail, name="contact_detail"),
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("inbox/<int:pk>/", inbox_views.inbox_detail, name="inbox_detail"),
+    path("inbox/", include("npsloop.responses.urls_reply")),
+    path("", include("npsloop.responses.urls_share")),
     path("outbox/", mail.outbox, name="outbox"),
     path("outbox/<int:pk>/", mail.outbox_detail, name="outbox_detail"),
     path("outbox/<int:pk>/html", mail.outbox_html, name="outbox_html"),

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from npsloop.accounts.models import Organization
 from npsloop.contacts.models import Contact
@@ -9,7 +11,25 @@ from npsloop.invitations.models import Invitation
 from npsloop.surveys.models import Survey
 
 
+class Tag(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(_("name"), max_length=50)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="tag_unique_per_org")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Response(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="responses"
     )
@@ -28,6 +48,15 @@ class Response(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
     commented_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_responses",
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="responses")
 
     class Meta:
         constraints = [
@@ -38,6 +67,8 @@ class Response(models.Model):
         indexes = [
             models.Index(fields=["organization", "-created_at"]),
             models.Index(fields=["survey", "-created_at"]),
+            models.Index(fields=["organization", "score", "-created_at"]),
+            models.Index(fields=["organization", "status", "-created_at"]),
         ]
 
     def __str__(self) -> str:
@@ -48,3 +79,88 @@ class Response(models.Model):
         from npsloop.insights.nps import category
 
         return category(self.score)
+
+
+class Note(models.Model):
+    """An internal note on a response; customers never see it."""
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    text = models.TextField(_("note"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:50]
+
+
+class ResponseEvent(models.Model):
+    """The response's timeline: replies, forwards, status, tags, assignment."""
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=32)
+    detail = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return self.kind
+
+
+class SavedFilter(models.Model):
+    """A named inbox filter; notifications and metrics use it again."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="saved_filters"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    query = models.TextField(help_text="The filter as a URL query string.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="saved_filter_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShareLink(models.Model):
+    """A static snapshot of filtered responses, readable without an account."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="share_links"
+    )
+    # Only a digest of the token is stored; the link is shown once.
+    token_digest = models.CharField(max_length=64, unique=True)
+    title = models.CharField(_("title"), max_length=200)
+    query = models.TextField(help_text="The filter the snapshot was taken with.")
+    show_identity = models.BooleanField(_("show names and email addresses"), default=False)
+    snapshot = models.JSONField()
+    count = models.PositiveIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,0 +1,3 @@
+"""Reply and forward (being written)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Share links (being written)."""
+
+urlpatterns: list = []
