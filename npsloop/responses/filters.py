@@ -10,8 +10,9 @@ import zoneinfo
 from dataclasses import dataclass, field, fields
 from urllib.parse import parse_qsl, urlencode
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 
 from npsloop.accounts.models import Organization
@@ -115,6 +116,10 @@ def parse(query: str | dict | None, *, strict: bool = False) -> ResponseFilter:
         value = str(raw).strip()[:200]
         if not value:
             continue
+        if key == "prop" and "=" in value:
+            # The inbox form's "key=value" field; canonical links use prop.<key>=<value>.
+            name, _sep, value = value.partition("=")
+            key, value = PROPERTY_PREFIX + name.strip(), value.strip()
         if key.startswith(PROPERTY_PREFIX):
             name = key[len(PROPERTY_PREFIX) :]
             if _PROPERTY_KEY.match(name):
@@ -226,9 +231,9 @@ def compile_filter(organization: Organization, flt: ResponseFilter) -> QuerySet[
     for index, (key, value) in enumerate(flt.properties):
         # KeyTextTransform takes the key as a parameter: no lookup syntax can sneak in.
         alias = f"_prop{index}"
-        qs = qs.alias(**{alias: KeyTextTransform(key, "contact__properties")}).filter(
-            **{alias: value}
-        )
+        # Cast: compared as plain text, not as JSON (a number 5 matches "5").
+        text = Cast(KeyTextTransform(key, "contact__properties"), TextField())
+        qs = qs.alias(**{alias: text}).filter(**{alias: value})
     if flt.tags:
         tagged = Response.tags.through.objects.filter(
             response_id=OuterRef("pk"), tag__name__in=flt.tags
