@@ -66,6 +66,12 @@ dashboard = [
     path("contacts/<int:pk>/", contact_views.contact_detail, name="contact_detail"),
     path("inbox/", inbox_views.inbox, name="inbox"),
     path("inbox/<int:pk>/", inbox_views.inbox_detail, name="inbox_detail"),
+    path("inbox/<int:pk>/act", inbox_views.inbox_act, name="inbox_act"),
+    path("inbox/bulk", inbox_views.inbox_bulk, name="inbox_bulk"),
+    path("inbox/saved/", inbox_views.saved_filter_create, name="saved_filter_create"),
+    path(
+        "inbox/saved/<int:pk>/delete", inbox_views.saved_filter_delete, name="saved_filter_delete"
+    ),
     path("inbox/", include("npsloop.responses.urls_reply")),
     path("", include("npsloop.responses.urls_share")),
     path("outbox/", mail.outbox, name="outbox"),

@@ -101,6 +101,16 @@ class Note(models.Model):
 class ResponseEvent(models.Model):
     """The response's timeline: replies, forwards, status, tags, assignment."""
 
+    LABELS = {
+        "replied": _("replied"),
+        "forwarded": _("forwarded"),
+        "tagged": _("tagged"),
+        "untagged": _("tag removed"),
+        "open": _("reopened"),
+        "closed": _("closed"),
+        "assigned": _("assigned"),
+    }
+
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -114,6 +124,10 @@ class ResponseEvent(models.Model):
 
     def __str__(self) -> str:
         return self.kind
+
+    @property
+    def label(self) -> str:
+        return str(self.LABELS.get(self.kind, self.kind))
 
 
 class SavedFilter(models.Model):
