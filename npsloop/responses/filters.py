@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 from dataclasses import dataclass, field, fields
 from urllib.parse import parse_qsl, urlencode
 
@@ -216,7 +215,7 @@ def compile_filter(organization: Organization, flt: ResponseFilter) -> QuerySet[
         qs = qs.filter(score__gte=flt.score_min)
     if flt.score_max is not None:
         qs = qs.filter(score__lte=flt.score_max)
-    tz = _zone(organization)
+    tz = organization.zone
     if flt.date_from:
         qs = qs.filter(created_at__gte=dt.datetime.combine(flt.date_from, dt.time(), tz))
     if flt.date_to:
@@ -248,10 +247,3 @@ def compile_filter(organization: Organization, flt: ResponseFilter) -> QuerySet[
     elif flt.assignee:
         qs = qs.filter(assignee_id=int(flt.assignee))
     return qs
-
-
-def _zone(organization: Organization) -> dt.tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(organization.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.UTC

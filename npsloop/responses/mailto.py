@@ -15,9 +15,7 @@ emails instead of cutting any text.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import zoneinfo
 from collections.abc import Iterable
 from urllib.parse import quote
 
@@ -91,16 +89,9 @@ def customer_label(response: Response) -> str:
     return name or email or _("anonymous customer")
 
 
-def _zone(response: Response) -> dt.tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(response.organization.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
-
-
 def feedback_date(response: Response) -> str:
     """The response's time in the organization's time zone, in the active language."""
-    local = response.created_at.astimezone(_zone(response))
+    local = response.created_at.astimezone(response.organization.zone)
     return f"{formats.date_format(local, 'SHORT_DATETIME_FORMAT')} ({local.tzname()})"
 
 

@@ -27,7 +27,6 @@ from npsloop.responses.sharing import (
     shared_responses,
     snapshot_query,
     state_of,
-    zone_of,
 )
 from npsloop.web.public import link_problem, public_headers
 
@@ -152,6 +151,6 @@ def share_view(request: HttpRequest, token: str) -> HttpResponse:
         "shown": len(rows),
         "capped": link.count > len(rows),
         "summary": summarize(row.score for row in rows),
-        "zone": zone_of(link.organization),
+        "zone": link.organization.zone,
     }
     return public_headers(render(request, "responses/share_view.html", context))

@@ -12,7 +12,6 @@ import datetime as dt
 import hmac
 import re
 import secrets
-import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -198,10 +197,3 @@ def shared_responses(link: ShareLink) -> list[SharedResponse]:
             )
         )
     return result
-
-
-def zone_of(organization: Organization) -> dt.tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(organization.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
