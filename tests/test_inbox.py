@@ -192,3 +192,18 @@ def test_saved_filters(member_client, org_a, org_b, responses):
     assert SavedFilter.objects.filter(pk=saved.pk).exists()
     member_client.post(reverse("saved_filter_delete", args=[saved.pk]))
     assert not SavedFilter.objects.exists()
+
+
+def test_member_pages_show_times_in_the_organizations_zone(member_client, org_a, survey):
+    org_a.organization.time_zone = "Europe/Berlin"
+    org_a.organization.save()
+    Response.objects.create(
+        organization=org_a.organization,
+        survey=survey,
+        score=9,
+        created_at=dt.datetime(2026, 1, 1, 23, 30, tzinfo=dt.UTC),
+    )
+    page = member_client.get(reverse("inbox") + "?from=2026-01-02&to=2026-01-02")
+    body = page.content.decode()
+    assert len(_listed(body)) == 1
+    assert "00:30" in body or "12:30 a.m." in body  # 2 January, 00:30 in Berlin

@@ -535,3 +535,24 @@ def test_csrf_is_enforced(org_a, survey, contact, smtp):
     ]:
         assert client.post(url, data).status_code == 403
     assert smtp.messages == [] and not ResponseEvent.objects.exists()
+
+
+def test_forward_all_offers_no_mailto_links_for_very_many(member_client, org_a, survey):
+    from django.utils import timezone as tz
+
+    from npsloop.responses.models import Response
+    from npsloop.responses.reply_views import MAILTO_MAX_RESPONSES
+
+    Response.objects.bulk_create(
+        Response(
+            organization=org_a.organization,
+            survey=survey,
+            score=3,
+            comment="slow",
+            created_at=tz.now(),
+        )
+        for _ in range(MAILTO_MAX_RESPONSES + 1)
+    )
+    page = member_client.get(reverse("inbox_forward_all")).content.decode()
+    assert "too many for links" in page and 'href="mailto:' not in page
+    assert "Forward all" in page

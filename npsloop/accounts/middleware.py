@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from npsloop.accounts.selectors import organization_of
@@ -13,4 +14,9 @@ class CurrentOrganizationMiddleware:
 
     def __call__(self, request):
         request.organization = SimpleLazyObject(lambda: organization_of(request.user))
+        # Members see times in their organization's zone, as the filters count days.
+        if request.user.is_authenticated and request.organization:
+            timezone.activate(request.organization.zone)
+        else:
+            timezone.deactivate()
         return self.get_response(request)

@@ -22,6 +22,8 @@ from npsloop.responses.models import Response
 
 User = get_user_model()
 
+MAILTO_MAX_RESPONSES = 300
+
 
 class ReplyForm(forms.Form):
     subject = forms.CharField(label=gettext_lazy("Subject"), max_length=outbound.MAX_SUBJECT_LENGTH)
@@ -227,15 +229,17 @@ def forward_all(request: HttpRequest) -> HttpResponse:
             )
             messages.success(request, _sent_message(record, sent % values, kept % values))
             return redirect(back)
-    items = list(responses)
-    links = mailto.forward_all_mailtos(items)
+    count = responses.count()
+    # Hundreds of mailto links help nobody; past this, sending from npsloop is the way.
+    links = mailto.forward_all_mailtos(list(responses)) if count <= MAILTO_MAX_RESPONSES else None
     return render(
         request,
         "responses/forward_all.html",
         {
             "form": form,
             "links": links,
-            "count": len(items),
+            "count": count,
+            "mailto_max": MAILTO_MAX_RESPONSES,
             "query": query,
             "back": back,
             "filter_errors": sorted(flt.errors.values()),
