@@ -183,3 +183,16 @@ def test_outbox_mode_keeps_the_email_and_shows_it(
     assert "sandbox" in html["Content-Security-Policy"]
     assert '<base target="_blank">' in html.content.decode()
     assert len(rating_links(html.content.decode())) == 11
+
+
+def test_outbox_shows_non_ascii_text_as_written(outbox_mode):
+    from django.core.mail import EmailMultiAlternatives
+
+    from npsloop.mail.selectors import body_of
+    from npsloop.mail.services import deliver
+
+    message = EmailMultiAlternatives("Grüße ▼", "Text ▼ äöß", "a@example.com", ["b@example.com"])
+    message.attach_alternative("<p>HTML ▼ äöß</p>", "text/html")
+    record = deliver(message, kind="system")
+    assert body_of(record, "plain").strip() == "Text ▼ äöß"
+    assert body_of(record, "html").strip() == "<p>HTML ▼ äöß</p>"

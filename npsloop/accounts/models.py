@@ -41,6 +41,8 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    # Opt-in: a weekly email with last week's NPS, its trend and detractor comments.
+    weekly_digest = models.BooleanField(_("weekly digest"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,62 +1,78 @@
-"""Dashboard numbers, each one aggregate query."""
+"""Reads for the dashboard, the CSV export, the digest and (later) the API.
+
+Each takes (organization, ResponseFilter, options) and runs a fixed number of
+aggregate queries: metrics.py (key figures), trend.py (over time), breakdowns.py
+(by group). This module puts them together for one page.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import QuerySet
 
-from npsloop.accounts.models import Organization
-from npsloop.insights.nps import NpsSummary, rate, summarize
-from npsloop.invitations.models import Invitation
+from npsloop.accounts.models import Membership, Organization
+from npsloop.insights.breakdowns import Breakdown, breakdown, property_keys
+from npsloop.insights.metrics import Metrics, distribution, metrics
+from npsloop.insights.options import Options, with_range
+from npsloop.insights.trend import Trend, trend
+from npsloop.responses.filters import ResponseFilter, compile_filter
 from npsloop.responses.models import Response
-from npsloop.surveys.models import Survey
 
-_DELIVERED = [Invitation.State.SENT, Invitation.State.RESPONDED]
+__all__ = [
+    "Dashboard",
+    "breakdown",
+    "dashboard",
+    "distribution",
+    "latest_responses",
+    "membership_of",
+    "metrics",
+    "property_keys",
+    "trend",
+]
 
 
 @dataclass(frozen=True)
-class Overview:
-    summary: NpsSummary
-    sent: int
-    responded: int
-    comments: int
-
-    @property
-    def response_rate(self) -> float | None:
-        return rate(self.responded, self.sent)
+class Dashboard:
+    flt: ResponseFilter  # the filter as given, for links
+    ranged: ResponseFilter  # the filter with the date range the numbers are for
+    options: Options
+    metrics: Metrics
+    trend: Trend
+    breakdown: Breakdown
 
 
-def overview(organization: Organization, *, survey: Survey | None = None) -> Overview:
-    responses = Response.objects.filter(organization=organization)
-    invitations = Invitation.objects.filter(organization=organization)
-    if survey is not None:
-        responses = responses.filter(survey=survey)
-        invitations = invitations.filter(survey=survey)
-    by_score = dict(responses.values_list("score").annotate(n=Count("id")).order_by())
-    comments = responses.exclude(comment="").count()
-    counts = invitations.aggregate(
-        sent=Count("id", filter=Q(state__in=_DELIVERED)),
-        responded=Count("id", filter=Q(state=Invitation.State.RESPONDED)),
+def dashboard(
+    organization: Organization, flt: ResponseFilter, options: Options, *, today: dt.date
+) -> Dashboard:
+    """Key figures, trend and one breakdown for the filter (last 90 days without a range)."""
+    ranged = with_range(flt, today)
+    return Dashboard(
+        flt=flt,
+        ranged=ranged,
+        options=options,
+        metrics=metrics(organization, ranged),
+        trend=trend(
+            organization,
+            ranged,
+            period=options.period or None,
+            rolling_window=options.rolling,
+            today=today,
+        ),
+        breakdown=breakdown(organization, ranged, options.breakdown),
     )
-    return Overview(
-        summary=summarize(by_score),
-        sent=counts["sent"],
-        responded=counts["responded"],
-        comments=comments,
+
+
+def latest_responses(
+    organization: Organization, flt: ResponseFilter, *, limit: int = 20
+) -> QuerySet[Response]:
+    return (
+        compile_filter(organization, flt)
+        .select_related("contact", "survey")
+        .order_by("-created_at", "-id")[:limit]
     )
 
 
-def per_survey(organization: Organization) -> list[tuple[Survey, NpsSummary]]:
-    """Every non-archived survey with its summary, from one grouped query."""
-    surveys = list(Survey.objects.filter(organization=organization).exclude(status="archived"))
-    rows = (
-        Response.objects.filter(organization=organization)
-        .values_list("survey_id", "score")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    counts: dict[int, dict[int, int]] = {}
-    for survey_id, score, n in rows:
-        counts.setdefault(survey_id, {})[score] = n
-    return [(s, summarize(counts.get(s.pk, {}))) for s in surveys]
+def membership_of(organization: Organization, user) -> Membership | None:
+    return Membership.objects.filter(organization=organization, user_id=user.pk).first()

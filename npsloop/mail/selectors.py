@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from email import message_from_string, policy
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from django.db.models import QuerySet
@@ -18,7 +18,8 @@ def email_of(organization: Organization, pk: int) -> OutboundEmail:
 
 
 def parsed(record: OutboundEmail) -> EmailMessage:
-    return message_from_string(record.raw, policy=policy.default)
+    # From bytes: parts sent as 8bit UTF-8 would be mis-decoded from a str.
+    return message_from_bytes(record.raw.encode("utf-8", "surrogateescape"), policy=policy.default)
 
 
 def body_of(record: OutboundEmail, subtype: str) -> str:
