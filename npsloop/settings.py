@@ -110,7 +110,6 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = sqlite_options()
     # Tests use a file, not memory, so worker processes started by a test see it.
     DATABASES["default"]["TEST"] = {

@@ -490,7 +490,9 @@ def test_storage_down_answers_503_with_retry_after(client, keyed, monkeypatch):
     def broken(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(IngestEvent.objects, "bulk_create", broken)
+    from npsloop.ingest import services
+
+    monkeypatch.setattr(services, "_insert_new", broken)
     _survey, key = keyed
     response = _post(
         client, "/segment/v1/identify", {"userId": "u", "traits": {"email": "u@example.com"}}, key

@@ -6,13 +6,15 @@ import base64
 import binascii
 import hashlib
 import hmac
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
 
 from npsloop.ingest.events import IngestError
 from npsloop.surveys.models import Survey
-from npsloop.surveys.selectors import survey_for_api_key
+from npsloop.web.secrets import digest_of, split_prefix
 
 
 def key_from_header(request: HttpRequest) -> str:
@@ -29,7 +31,43 @@ def key_from_header(request: HttpRequest) -> str:
     return ""
 
 
-def survey_for(request: HttpRequest, body: Any) -> Survey:
+@dataclass(frozen=True)
+class KeyedSurvey:
+    """What ingest needs to store an event: the survey and its organization."""
+
+    pk: int
+    organization_id: int
+
+
+# Key digest → (expiry, survey or None). Each request would otherwise build and run
+# an ORM query on the wide survey table; a rotated key keeps working for at most
+# KEY_CACHE_SECONDS in a process that has just seen it.
+KEY_CACHE_SECONDS = 10.0
+_key_cache: dict[str, tuple[float, KeyedSurvey | None]] = {}
+
+
+def _lookup(key: str) -> KeyedSurvey | None:
+    digest = digest_of(key)
+    now = time.monotonic()
+    cached = _key_cache.get(digest)
+    if cached and cached[0] > now:
+        return cached[1]
+    prefix = split_prefix(key, "svy")
+    row = (
+        Survey.objects.filter(api_key_prefix=prefix)
+        .values_list("pk", "organization_id", "api_key_digest")
+        .first()
+        if prefix
+        else None
+    )
+    found = KeyedSurvey(row[0], row[1]) if row and hmac.compare_digest(row[2], digest) else None
+    if len(_key_cache) > 10_000:
+        _key_cache.clear()
+    _key_cache[digest] = (now + KEY_CACHE_SECONDS, found)
+    return found
+
+
+def survey_for(request: HttpRequest, body: Any) -> KeyedSurvey:
     """Basic auth user or bearer token, else `writeKey` in the body (analytics-python 2.3+)."""
     key = key_from_header(request)
     if not key and isinstance(body, dict) and isinstance(body.get("writeKey"), str):
@@ -41,7 +79,7 @@ def survey_for(request: HttpRequest, body: Any) -> Survey:
             "Send the survey's API key as the Basic auth "
             "user name, as a bearer token or as writeKey in the body.",
         )
-    survey = survey_for_api_key(key)
+    survey = _lookup(key)
     if survey is None:
         raise IngestError(
             401,
@@ -52,11 +90,12 @@ def survey_for(request: HttpRequest, body: Any) -> Survey:
     return survey
 
 
-def check_signature(request: HttpRequest, survey: Survey) -> None:
+def check_signature(request: HttpRequest, survey: KeyedSurvey) -> None:
     """Segment's classic X-Signature: hex HMAC-SHA1 of the raw body with the shared secret."""
-    if not survey.webhook_secret:
+    secret = Survey.objects.filter(pk=survey.pk).values_list("webhook_secret", flat=True).first()
+    if not secret:
         return
-    expected = hmac.new(survey.webhook_secret.encode(), request.body, hashlib.sha1).hexdigest()
+    expected = hmac.new(secret.encode(), request.body, hashlib.sha1).hexdigest()
     if not hmac.compare_digest(expected, request.headers.get("X-Signature", "").lower()):
         raise IngestError(
             401,

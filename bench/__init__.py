@@ -1,0 +1,1 @@
+"""Benchmarks for npsloop; see bench/README.md."""
