@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "npsloop.responses",
     "npsloop.insights",
     "npsloop.segment_sync",
+    "npsloop.api",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +159,15 @@ if BASE_URL.startswith("https://"):
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# Cache (API rate limits): per process by default; CACHE_URL=redis://host:6379/1
+# shares the counters between processes and machines.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL.startswith(("redis://", "rediss://"))
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 # Email: EMAIL_URL (smtp://user:pass@host:port, smtp+tls://, smtp+ssl://); without
 # it every message is kept in the dashboard's outbox instead of being sent.

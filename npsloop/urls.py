@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from npsloop.accounts import views as accounts
+from npsloop.api import views as api_views
 from npsloop.contacts import views as contacts
 from npsloop.ingest import tab_views as segment_tab
 from npsloop.ingest import views as ingest
@@ -70,6 +71,7 @@ dashboard = [
     path("inbox/<int:pk>/", inbox_views.inbox_detail, name="inbox_detail"),
     path("inbox/<int:pk>/act", inbox_views.inbox_act, name="inbox_act"),
     path("inbox/bulk", inbox_views.inbox_bulk, name="inbox_bulk"),
+    path("inbox/export", api_views.inbox_export, name="inbox_export"),
     path("inbox/saved/", inbox_views.saved_filter_create, name="saved_filter_create"),
     path(
         "inbox/saved/<int:pk>/delete", inbox_views.saved_filter_delete, name="saved_filter_delete"
@@ -86,6 +88,7 @@ urlpatterns = [
     *segment,
     *account,
     *dashboard,
+    path("api/v1/", include("npsloop.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
