@@ -6,6 +6,7 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
+from npsloop.surveys.forms import check_delays
 from npsloop.surveys.models import Survey
 
 trait_prefix_validator = RegexValidator(
@@ -61,11 +62,4 @@ class SegmentSettingsForm(forms.ModelForm):
         }
 
     def clean(self):
-        cleaned = super().clean()
-        low, high = cleaned.get("min_delay_days"), cleaned.get("max_delay_days")
-        if low is not None and high and high < low:
-            self.add_error(
-                "max_delay_days",
-                _("The maximum delay must be 0 (no limit) or at least the minimum delay."),
-            )
-        return cleaned
+        return check_delays(self, super().clean())

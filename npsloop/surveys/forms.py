@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from npsloop.surveys.models import Survey, SurveyText
+from npsloop.surveys.services import FORM_FIELDS
 
 
 class SurveyForm(forms.ModelForm):
@@ -16,30 +17,21 @@ class SurveyForm(forms.ModelForm):
 
     class Meta:
         model = Survey
-        fields = [
-            "name",
-            "company_name",
-            "sender_name",
-            "reply_to",
-            "default_language",
-            "salutation",
-            "thank_you_url",
-            "min_delay_days",
-            "max_delay_days",
-            "min_interval_weeks",
-            "segment_write_key",
-            "trait_prefix",
-        ]
+        fields = list(FORM_FIELDS)
 
     def clean(self):
-        cleaned = super().clean()
-        low, high = cleaned.get("min_delay_days"), cleaned.get("max_delay_days")
-        if low is not None and high and high < low:
-            self.add_error(
-                "max_delay_days",
-                _("The maximum delay must be 0 (no limit) or at least the minimum delay."),
-            )
-        return cleaned
+        return check_delays(self, super().clean())
+
+
+def check_delays(form: forms.Form, cleaned: dict) -> dict:
+    """The maximum delay is 0 (no limit) or at least the minimum delay."""
+    low, high = cleaned.get("min_delay_days"), cleaned.get("max_delay_days")
+    if low is not None and high and high < low:
+        form.add_error(
+            "max_delay_days",
+            _("The maximum delay must be 0 (no limit) or at least the minimum delay."),
+        )
+    return cleaned
 
 
 class SurveyTextForm(forms.ModelForm):

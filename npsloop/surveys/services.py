@@ -9,7 +9,8 @@ from npsloop.surveys.defaults import DEFAULT_TEXTS
 from npsloop.surveys.models import Survey, SurveyText
 from npsloop.web.secrets import issue_key
 
-SURVEY_FIELDS = {
+# The survey form's fields, in the order shown.
+FORM_FIELDS = (
     "name",
     "company_name",
     "sender_name",
@@ -22,9 +23,9 @@ SURVEY_FIELDS = {
     "min_interval_weeks",
     "segment_write_key",
     "trait_prefix",
-    "segment_enabled",
-    "webhook_secret",
-}
+)
+# What create_survey accepts: the form's fields and the Segment tab's.
+SURVEY_FIELDS = {*FORM_FIELDS, "segment_enabled", "webhook_secret"}
 
 
 @transaction.atomic
