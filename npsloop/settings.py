@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "npsloop.responses",
     "npsloop.insights",
     "npsloop.segment_sync",
+    "npsloop.notifications",
     "npsloop.api",
 ]
 
@@ -192,6 +193,15 @@ NPSLOOP_RATING_LINK_DAYS = int(os.environ.get("NPSLOOP_RATING_LINK_DAYS", "180")
 NPSLOOP_SEGMENT_HOST = os.environ.get("SEGMENT_HOST", "https://api.segment.io")
 # Seconds to wait for Segment before counting the attempt as failed (it is retried).
 NPSLOOP_SEGMENT_TIMEOUT = float(os.environ.get("SEGMENT_TIMEOUT", "10"))
+# Webhooks and integrations: networks that user-entered URLs may reach although they
+# are private (comma-separated, e.g. "10.1.2.0/24,127.0.0.1"); by default only public
+# addresses. HTTPS only when OUTBOUND_HTTPS_ONLY is on.
+NPSLOOP_OUTBOUND_ALLOW = [
+    item for item in os.environ.get("OUTBOUND_ALLOW", "").split(",") if item.strip()
+]
+NPSLOOP_OUTBOUND_HTTPS_ONLY = _env_bool("OUTBOUND_HTTPS_ONLY", False)
+# Seconds a webhook or integration receiver gets to answer before the try counts as failed.
+NPSLOOP_OUTBOUND_TIMEOUT = float(os.environ.get("OUTBOUND_TIMEOUT", "10"))
 # Open sign-up; operators of a private instance turn it off.
 NPSLOOP_SIGNUP = _env_bool("NPSLOOP_SIGNUP", True)
 

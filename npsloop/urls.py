@@ -88,6 +88,7 @@ urlpatterns = [
     *segment,
     *account,
     *dashboard,
+    path("notifications/", include("npsloop.notifications.urls")),
     path("api/v1/", include("npsloop.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from npsloop.contacts.models import Contact
+from npsloop.contacts.signals import contact_unsubscribed
 from npsloop.invitations import rules
 from npsloop.invitations.emails import build_invitation_email, message_id
 from npsloop.invitations.errors import InvitationRefused
@@ -201,9 +202,13 @@ def unsubscribe(*, invitation: Invitation) -> None:
     """The contact gets no more survey emails from this organization."""
     now = timezone.now()
     with transaction.atomic():
-        Contact.objects.filter(pk=invitation.contact_id, unsubscribed_at=None).update(
+        if Contact.objects.filter(pk=invitation.contact_id, unsubscribed_at=None).update(
             unsubscribed_at=now
-        )
+        ):
+            contact_id = invitation.contact_id
+            transaction.on_commit(
+                lambda: contact_unsubscribed.send(sender=Contact, contact_id=contact_id, at=now)
+            )
         pending = Invitation.objects.filter(contact_id=invitation.contact_id, state=State.SCHEDULED)
         for pk in pending.values_list("pk", flat=True):
             if Invitation.objects.filter(pk=pk, state=State.SCHEDULED).update(

@@ -157,5 +157,8 @@ def saved_filter_create(request: HttpRequest) -> HttpResponse:
 @member_required
 @require_POST
 def saved_filter_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    workflow.delete_filter(organization=request.organization, pk=pk)
+    try:
+        workflow.delete_filter(organization=request.organization, pk=pk)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
     return redirect("inbox")

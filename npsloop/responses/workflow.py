@@ -8,10 +8,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from npsloop.accounts.models import Membership, Organization
 from npsloop.responses.models import Note, Response, ResponseEvent, SavedFilter, Tag
+from npsloop.responses.signals import response_changed
 
 MAX_TAG_LENGTH = 50
 MAX_NOTE_LENGTH = 5000
@@ -26,10 +28,32 @@ def clean_tag(name: str) -> str:
     return name
 
 
+# What a timeline event changed, as notifications name it (response.updated "changes").
+CHANGES = {"tagged": "tags", "untagged": "tags", "open": "status", "closed": "status"}
+
+
 def _event(responses: Iterable[int], actor, kind: str, detail: str = "") -> None:
+    ids = list(responses)
     ResponseEvent.objects.bulk_create(
-        ResponseEvent(response_id=pk, actor=actor, kind=kind, detail=detail) for pk in responses
+        ResponseEvent(response_id=pk, actor=actor, kind=kind, detail=detail) for pk in ids
     )
+    if not ids:
+        return
+    # Bulk updates skip auto_now: touch updated_at so `updated_since` and event ids see it.
+    Response.objects.filter(pk__in=ids).update(updated_at=timezone.now())
+    change = CHANGES.get(kind, "assignee" if kind == "assigned" else kind)
+
+    def announce() -> None:
+        for pk in ids:
+            response_changed.send(
+                sender=Response,
+                response_id=pk,
+                created=False,
+                comment_added=False,
+                changes=[change],
+            )
+
+    transaction.on_commit(announce)
 
 
 @transaction.atomic
@@ -119,4 +143,13 @@ def save_filter(
 
 
 def delete_filter(*, organization: Organization, pk: int) -> None:
-    SavedFilter.objects.filter(organization=organization, pk=pk).delete()
+    """Delete a saved filter; refused while a notification rule uses it."""
+    from django.db.models import ProtectedError
+
+    try:
+        SavedFilter.objects.filter(organization=organization, pk=pk).delete()
+    except ProtectedError as error:
+        # Deleting it would leave the rule without a filter: it would match everything.
+        raise ValidationError(
+            _("Notification rules use this filter; change or delete them first.")
+        ) from error

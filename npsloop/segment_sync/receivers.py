@@ -10,7 +10,11 @@ from npsloop.segment_sync import services
 log = logging.getLogger(__name__)
 
 
-def on_response_changed(sender: Any, *, response_id: int, **kwargs: Any) -> None:
+def on_response_changed(
+    sender: Any, *, response_id: int, changes: list[str] | None = None, **kwargs: Any
+) -> None:
+    if changes and not {"score", "comment"} & set(changes):
+        return  # tags, status, assignee: nothing Segment's traits carry
     try:
         services.schedule_sync(response_id=response_id)
     except Exception:

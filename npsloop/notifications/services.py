@@ -1,0 +1,417 @@
+"""Notifications: from a domain event to stored deliveries, and each delivery sent once.
+
+A response or contact event runs a fan-out job: every active rule whose trigger and
+saved filter match gets one Delivery row per channel, keyed by (channel, event id) so
+a trigger that fires twice stores one. A delivery job claims its row with one
+conditional UPDATE, sends, logs the attempt, and either finishes or schedules the next
+try with backoff (the receiver's Retry-After wins when longer). A lost job is
+re-enqueued by the reconciler; a claim lost with its worker is taken back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from npsloop.accounts.models import Membership, Organization
+from npsloop.contacts.models import Contact
+from npsloop.notifications import payloads
+from npsloop.notifications.channels import ChannelError, sender_for
+from npsloop.notifications.models import Attempt, Channel, Delivery, Rule
+from npsloop.responses import filters
+from npsloop.responses.models import Response, ResponseEvent
+from npsloop.web.backoff import retry_delay
+
+log = logging.getLogger(__name__)
+
+State = Delivery.State
+Trigger = Rule.Trigger
+# With web.backoff's delays, 14 tries keep going for more than 24 hours even with the
+# shortest jitter: a receiver that is down for a day loses nothing.
+MAX_ATTEMPTS = 14
+# Zapier REST hook subscriptions: event name → the rule trigger it stands for.
+ZAPIER_EVENTS = {"new_response": Trigger.RESPONSE, "new_comment": Trigger.COMMENT}
+# Channels that can take a digest (a ticket per digest would make no sense).
+DIGEST_KINDS = {Channel.Kind.EMAIL, Channel.Kind.WEBHOOK, Channel.Kind.SLACK}
+
+
+# --- fan-out ---------------------------------------------------------------------------
+
+
+def _matches(rule: Rule, response_id: int) -> bool:
+    if rule.saved_filter_id is None:
+        return True
+    flt = filters.parse(rule.saved_filter.query)
+    return filters.compile_filter(rule.organization, flt).filter(pk=response_id).exists()
+
+
+def _load_response(response_id: int) -> Response | None:
+    return (
+        Response.objects.select_related("survey", "contact", "assignee", "organization")
+        .prefetch_related("tags")
+        .filter(pk=response_id)
+        .first()
+    )
+
+
+def fan_out_response(
+    *, response_id: int, created: bool, comment_added: bool, changes: Iterable[str] = ()
+) -> int:
+    """Store a delivery for every rule and Zapier hook the response change concerns."""
+    response = _load_response(response_id)
+    if response is None:
+        return 0
+    changes = list(changes)
+    if not created and not comment_added and not changes:
+        changes = ["score"]  # the customer clicked another rating
+    triggers: list[tuple[str, str, dict[str, Any]]] = []  # (trigger, event id, payload)
+    if created:
+        event = payloads.response_event(payloads.RESPONSE_CREATED, response)
+        triggers.append((Trigger.RESPONSE, payloads.event_id("created", response.pk), event))
+    if comment_added:
+        event = payloads.response_event(payloads.RESPONSE_UPDATED, response, changes=["comment"])
+        at = payloads.iso(response.commented_at or response.updated_at)
+        triggers.append((Trigger.COMMENT, payloads.event_id("comment", response.pk, at), event))
+    if changes or comment_added:
+        event = payloads.response_event(
+            payloads.RESPONSE_UPDATED, response, changes=changes or ["comment"]
+        )
+        # Microseconds: two quick changes of the same kind are two events.
+        at = response.updated_at.isoformat()
+        key = payloads.event_id("updated", response.pk, at, ",".join(changes))
+        triggers.append((Trigger.UPDATED, key, event))
+    stored = 0
+    for trigger, key, event in triggers:
+        for rule in _active_rules(response.organization_id, trigger):
+            if not _matches(rule, response.pk):
+                continue
+            for channel in rule.channels.filter(active=True):
+                stored += bool(_store(channel, key, event, rule=rule, response=response))
+        for channel in _zapier_hooks(response.organization_id, trigger):
+            stored += bool(_store(channel, key, event, response=response))
+    return stored
+
+
+def fan_out_unsubscribed(*, contact_id: int) -> int:
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is None or contact.unsubscribed_at is None:
+        return 0
+    event = payloads.unsubscribed_event(contact)
+    key = payloads.event_id("unsubscribed", contact.pk, payloads.iso(contact.unsubscribed_at))
+    stored = 0
+    for rule in _active_rules(contact.organization_id, Trigger.UNSUBSCRIBED):
+        for channel in rule.channels.filter(active=True):
+            stored += bool(_store(channel, key, event, rule=rule))
+    return stored
+
+
+def _active_rules(organization_id: int, trigger: str) -> list[Rule]:
+    return list(
+        Rule.objects.filter(organization_id=organization_id, trigger=trigger, active=True)
+        .select_related("saved_filter", "organization")
+        .order_by("pk")
+    )
+
+
+def _zapier_hooks(organization_id: int, trigger: str) -> list[Channel]:
+    events = [name for name, t in ZAPIER_EVENTS.items() if t == trigger]
+    if not events:
+        return []
+    return list(
+        Channel.objects.filter(
+            organization_id=organization_id, kind=Channel.Kind.ZAPIER, active=True, event__in=events
+        )
+    )
+
+
+def _store(
+    channel: Channel,
+    key: str,
+    event: dict[str, Any],
+    *,
+    rule: Rule | None = None,
+    response: Response | None = None,
+    is_test: bool = False,
+) -> Delivery | None:
+    """Store one delivery and enqueue it after commit; None when it already exists."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            delivery = Delivery.objects.create(
+                organization_id=channel.organization_id,
+                channel=channel,
+                rule=rule,
+                response=response,
+                event_id=key,
+                event_type=event["type"],
+                payload=event,
+                is_test=is_test,
+                next_attempt_at=now,
+            )
+    except IntegrityError:
+        return None  # the same event for the same channel: stored before, sent once
+    transaction.on_commit(lambda: _enqueue(delivery.pk, now))
+    return delivery
+
+
+def _enqueue(delivery_id: int, at: dt.datetime) -> None:
+    from npsloop.notifications import tasks
+
+    try:
+        tasks.enqueue_delivery(delivery_id, at)
+    except Exception:
+        # The row is committed; the reconciler enqueues it.
+        log.exception("could not enqueue delivery %s; the reconciler will", delivery_id)
+
+
+# --- sending ---------------------------------------------------------------------------
+
+
+def send_delivery(delivery_id: int) -> str:
+    """Try one due delivery, if this call wins the claim. Returns what happened."""
+    now = timezone.now()
+    claimed = Delivery.objects.filter(
+        pk=delivery_id, state=State.SCHEDULED, next_attempt_at__lte=now
+    ).update(state=State.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if claimed != 1:
+        return "not-claimed"
+    delivery = Delivery.objects.select_related("channel", "organization", "response").get(
+        pk=delivery_id
+    )
+    channel = delivery.channel
+    if not channel.active and not delivery.is_test:
+        _finish(delivery, State.FAILED, error="The channel is disabled.", status=None, ms=0)
+        return "failed"
+    started = time.monotonic()
+    try:
+        outcome = sender_for(channel.kind)(channel, delivery)
+    except ChannelError as error:
+        ms = int((time.monotonic() - started) * 1000)
+        return _failed(delivery, error, ms)
+    except Exception as error:  # a bug in a channel must not leave the row "sending"
+        log.exception("delivery %s: channel %s crashed", delivery.pk, channel.kind)
+        ms = int((time.monotonic() - started) * 1000)
+        return _failed(delivery, ChannelError(f"Internal error: {type(error).__name__}"), ms)
+    ms = int((time.monotonic() - started) * 1000)
+    _finish(
+        delivery,
+        State.DELIVERED,
+        status=outcome.status,
+        ms=ms,
+        delivered_at=timezone.now(),
+        external_url=outcome.external_url,
+    )
+    if outcome.external_url and delivery.response_id:
+        ResponseEvent.objects.create(
+            response_id=delivery.response_id,
+            kind="ticket",
+            detail=f"{channel.get_kind_display()}: {outcome.external_url}",
+        )
+    return "delivered"
+
+
+def _finish(
+    delivery: Delivery, state: str, *, status: int | None, ms: int, error: str = "", **fields: Any
+) -> bool:
+    Attempt.objects.create(
+        delivery=delivery, status=status, ok=state == State.DELIVERED, error=error, duration_ms=ms
+    )
+    # Conditional on "sending": a reconciler that took a stale claim back owns the row.
+    return bool(
+        Delivery.objects.filter(pk=delivery.pk, state=State.SENDING).update(
+            state=state, last_status=status, last_error=error, last_duration_ms=ms, **fields
+        )
+    )
+
+
+def _failed(delivery: Delivery, error: ChannelError, ms: int) -> str:
+    detail = str(error)[:2000]
+    if error.gone:
+        _finish(delivery, State.FAILED, status=error.status, ms=ms, error=detail)
+        disable_channel(delivery.channel, reason=f"The receiver answered 410 Gone: {detail}")
+        return "gone"
+    if delivery.is_test or not error.retryable or delivery.attempts >= MAX_ATTEMPTS:
+        _finish(delivery, State.FAILED, status=error.status, ms=ms, error=detail)
+        if not delivery.is_test and error.retryable:
+            disable_channel(
+                delivery.channel,
+                reason=f"Deliveries failed for more than a day; the last error: {detail}",
+            )
+        log.warning("delivery %s failed: %s", delivery.pk, detail)
+        return "failed"
+    retry_at = timezone.now() + retry_delay(delivery.attempts, retry_after=error.retry_after)
+    if _finish(
+        delivery,
+        State.SCHEDULED,
+        status=error.status,
+        ms=ms,
+        error=detail,
+        next_attempt_at=retry_at,
+    ):
+        _enqueue(delivery.pk, retry_at)
+    return "retry"
+
+
+def disable_channel(channel: Channel, *, reason: str) -> bool:
+    """Stop a channel that keeps failing, and tell its owner by email."""
+    changed = Channel.objects.filter(pk=channel.pk, active=True).update(
+        active=False, disabled_reason=reason[:2000], disabled_at=timezone.now()
+    )
+    if changed and channel.kind != Channel.Kind.ZAPIER:
+        # Zapier's 410 is an unsubscribe, nothing to tell anyone about.
+        from npsloop.notifications.emails import send_channel_disabled
+
+        try:
+            send_channel_disabled(channel=channel, reason=reason)
+        except Exception:
+            log.exception("could not tell the owner that channel %s was disabled", channel.pk)
+    return bool(changed)
+
+
+def enable_channel(*, channel: Channel) -> None:
+    Channel.objects.filter(pk=channel.pk).update(active=True, disabled_reason="", disabled_at=None)
+
+
+def resend(*, delivery: Delivery) -> bool:
+    """Send a delivery again now, with the same event id (the receiver can tell)."""
+    now = timezone.now()
+    changed = Delivery.objects.filter(
+        pk=delivery.pk, state__in=[State.FAILED, State.DELIVERED, State.SCHEDULED]
+    ).update(state=State.SCHEDULED, attempts=0, next_attempt_at=now)
+    if changed:
+        transaction.on_commit(lambda: _enqueue(delivery.pk, now))
+    return bool(changed)
+
+
+def send_test(*, channel: Channel) -> Delivery:
+    """A sample event to one channel now, logged like any delivery (never retried)."""
+    now = timezone.now()
+    event = payloads.test_event(channel.organization.name, now)
+    key = f"msg_test_{secrets.token_hex(12)}"
+    delivery = _store(channel, key, event, is_test=True)
+    assert delivery is not None  # a fresh random id cannot collide
+    return delivery
+
+
+def send_response_to(*, channel: Channel, response: Response) -> Delivery | None:
+    """One response to one channel by hand (the inbox's ticket button); once per channel."""
+    loaded = _load_response(response.pk)
+    assert loaded is not None
+    event = payloads.response_event(payloads.RESPONSE_CREATED, loaded)
+    key = payloads.event_id("manual", response.pk, channel.pk)
+    return _store(channel, key, event, response=loaded)
+
+
+def reconcile(*, lost_after: dt.timedelta = dt.timedelta(minutes=2)) -> dict[str, int]:
+    """Return stale claims to the pool and enqueue due deliveries nobody picked up."""
+    now = timezone.now()
+    stale_before = now - dt.timedelta(seconds=settings.NPSLOOP_CLAIM_TIMEOUT_SECONDS)
+    stale = Delivery.objects.filter(state=State.SENDING, claimed_at__lt=stale_before)
+    stale.filter(attempts__gte=MAX_ATTEMPTS).update(
+        state=State.FAILED, last_error="The worker stopped while sending, on every attempt."
+    )
+    returned = stale.update(state=State.SCHEDULED, next_attempt_at=now)
+    due = list(
+        Delivery.objects.filter(state=State.SCHEDULED, next_attempt_at__lte=now - lost_after)
+        .order_by("next_attempt_at")
+        .values_list("pk", "next_attempt_at")[:5000]
+    )
+    for pk, at in due:
+        _enqueue(pk, at)
+    return {"returned": returned, "enqueued": len(due)}
+
+
+# --- digests ---------------------------------------------------------------------------
+
+PERIODS = {
+    Trigger.HOURLY: dt.timedelta(hours=1),
+    Trigger.DAILY: dt.timedelta(days=1),
+    Trigger.WEEKLY: dt.timedelta(days=7),
+}
+
+
+def _period_end(rule: Rule, now: dt.datetime) -> dt.datetime:
+    """The last period boundary at or before now, in the organization's time zone.
+
+    Hourly on the hour, daily at midnight, weekly on Monday at midnight.
+    """
+    local = now.astimezone(rule.organization.zone)
+    if rule.trigger == Trigger.HOURLY:
+        return local.replace(minute=0, second=0, microsecond=0)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if rule.trigger == Trigger.WEEKLY:
+        midnight -= dt.timedelta(days=midnight.weekday())
+    # Re-attach the zone: a DST change between local and midnight shifts the offset.
+    return midnight.replace(tzinfo=None).replace(tzinfo=rule.organization.zone)
+
+
+def run_digests(*, now: dt.datetime | None = None) -> int:
+    """Send every digest whose period has ended; returns how many deliveries were stored."""
+    now = now or timezone.now()
+    stored = 0
+    rules = Rule.objects.filter(active=True, trigger__in=list(PERIODS)).select_related(
+        "saved_filter", "organization"
+    )
+    for rule in rules:
+        end = _period_end(rule, now)
+        start = rule.digest_until or (end - PERIODS[rule.trigger])
+        if end <= start:
+            continue
+        # The claim: only the worker that moves digest_until sends this period.
+        with transaction.atomic():
+            if not Rule.objects.filter(pk=rule.pk, digest_until=rule.digest_until).update(
+                digest_until=end
+            ):
+                continue
+            stored += _store_digest(rule, start, end)
+    return stored
+
+
+def _store_digest(rule: Rule, start: dt.datetime, end: dt.datetime) -> int:
+    flt = filters.parse(rule.saved_filter.query if rule.saved_filter_id else "")
+    matching = filters.compile_filter(rule.organization, flt).filter(
+        created_at__gte=start, created_at__lt=end
+    )
+    total = matching.count()
+    if not total:
+        return 0
+    newest = list(
+        matching.select_related("survey", "contact", "assignee")
+        .prefetch_related("tags")
+        .order_by("-created_at", "-pk")[:100]
+    )
+    event = payloads.digest_event(
+        rule_name=rule.name, start=start, end=end, responses=newest, total=total
+    )
+    key = payloads.event_id("digest", rule.pk, payloads.iso(end))
+    stored = 0
+    for channel in rule.channels.filter(active=True, kind__in=DIGEST_KINDS):
+        stored += bool(_store(channel, key, event, rule=rule))
+    return stored
+
+
+# --- management ------------------------------------------------------------------------
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: whsec_ + base64 of 32 random bytes."""
+    import base64
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def organization_owner_emails(organization: Organization) -> list[str]:
+    return list(
+        Membership.objects.filter(organization=organization, role=Membership.Role.OWNER)
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )
