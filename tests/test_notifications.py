@@ -502,3 +502,24 @@ def test_ticket_link_lands_on_the_timeline(org_a, contact, rate, receiver, monke
     assert ResponseEvent.objects.filter(
         response=response, kind="ticket", detail__contains="https://t.example/1"
     ).exists()
+
+
+def test_erasure_scrubs_notification_payloads(org_a, survey, contact, rate, receiver):
+    from npsloop.api.erasure import erase_person
+
+    channel = webhook_channel(org_a, receiver.url)
+    rule(org_a, Rule.Trigger.COMMENT, channel)
+    response = rate(contact, 2, "Anna here, call me at 0151 123")
+    Response.objects.filter(pk=response.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=2)
+    )
+    digest = rule(org_a, Rule.Trigger.DAILY, channel)
+    Rule.objects.filter(pk=digest.pk).update(digest_until=timezone.now() - dt.timedelta(days=3))
+    services.run_digests()
+    assert Delivery.objects.filter(event_type="responses.digest").exists()
+
+    erase_person(contact=contact)
+
+    for delivery in Delivery.objects.all():
+        text = json.dumps(delivery.payload)
+        assert "anna" not in text.lower() and "0151" not in text, delivery.event_type

@@ -5,7 +5,8 @@ response rate and trends still count them, and removes everything that says who
 the person was or what they wrote: the contact's email, names, ids and
 properties; their comments, notes and the details of events; the payloads of
 the Segment events that named them; the emails sent to or about them; their
-rows in share-link snapshots and the traits written back to Segment.
+rows in share-link snapshots, the traits written back to Segment and the payloads of
+notifications (webhooks, Slack, tickets) about them.
 
 It lives in `api` because it touches contacts, invitations, ingest, responses,
 mail and segment_sync, and `api` sits downstream of all of them.
@@ -25,6 +26,8 @@ from npsloop.ingest.models import IngestEvent
 from npsloop.invitations.models import Decision, Invitation, InvitationEvent
 from npsloop.invitations.services import cancel_invitation
 from npsloop.mail.models import OutboundEmail
+from npsloop.notifications import payloads
+from npsloop.notifications.models import Attempt, Delivery
 from npsloop.responses.models import Note, Response, ResponseEvent, ShareLink
 from npsloop.segment_sync.models import SegmentSync
 
@@ -92,6 +95,29 @@ def _scrub_snapshots(contact: Contact, responses: list[Response]) -> int:
 
 
 @transaction.atomic
+def _scrub_deliveries(contact: Contact, response_ids: list[int]) -> None:
+    """Notification payloads name the person: blank theirs, and their rows in digests."""
+    own = Delivery.objects.filter(organization_id=contact.organization_id).filter(
+        Q(response_id__in=response_ids)
+        | Q(event_type=payloads.PERSON_UNSUBSCRIBED, payload__data__person__id=contact.pk)
+    )
+    Attempt.objects.filter(delivery__in=own).update(error="")
+    own.update(payload={}, last_error="")
+    digests = Delivery.objects.filter(
+        organization_id=contact.organization_id, event_type=payloads.DIGEST
+    )
+    for delivery in digests.iterator():
+        rows = delivery.payload.get("data", {}).get("responses", [])
+        touched = False
+        for row in rows:
+            person = row.get("person") or {}
+            if row.get("id") in response_ids or person.get("id") == contact.pk:
+                row.update({"comment": "", "person": None})
+                touched = True
+        if touched:
+            Delivery.objects.filter(pk=delivery.pk).update(payload=delivery.payload)
+
+
 def erase_person(*, contact: Contact) -> ErasureReport:
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     responses = list(Response.objects.filter(contact=contact))
@@ -118,6 +144,7 @@ def erase_person(*, contact: Contact) -> ErasureReport:
     Note.objects.filter(response_id__in=response_ids).delete()
     ResponseEvent.objects.filter(response_id__in=response_ids).update(detail="")
     SegmentSync.objects.filter(response_id__in=response_ids).update(payload={}, last_error="")
+    _scrub_deliveries(contact, response_ids)
 
     # The row stays, anonymous, so the invitations and scores it holds still count.
     contact.email = f"erased-{secrets.token_hex(8)}@{ERASED_DOMAIN}"

@@ -31,6 +31,13 @@ PERIOD_NAMES = {
     periods.MONTH: gettext_lazy("Month"),
     periods.QUARTER: gettext_lazy("Quarter"),
 }
+# The same inside a sentence ("NPS per week"): its own strings, as German keeps the capital.
+PERIOD_IN_TEXT = {
+    periods.DAY: gettext_lazy("day"),
+    periods.WEEK: gettext_lazy("week"),
+    periods.MONTH: gettext_lazy("month"),
+    periods.QUARTER: gettext_lazy("quarter"),
+}
 
 
 def _join(*queries: str) -> str:
@@ -141,7 +148,7 @@ def trend_svg(trend: Trend, rows: list[TrendRow], chart_id: str = "trend-chart")
             "NPS per %(period)s from %(first)s to %(last)s: %(first_nps)s at first, "
             "%(last_nps)s at last; response counts as bars below. The table has every value."
         ) % {
-            "period": str(PERIOD_NAMES[trend.period]).lower(),
+            "period": str(PERIOD_IN_TEXT[trend.period]),
             "first": rows[0].name,
             "last": rows[-1].name,
             "first_nps": _nps_text(values[0].window.nps),
@@ -152,10 +159,10 @@ def trend_svg(trend: Trend, rows: list[TrendRow], chart_id: str = "trend-chart")
     return charts.trend_chart(
         points,
         chart_id=chart_id,
-        title=_("NPS and responses by %(period)s")
-        % {"period": str(PERIOD_NAMES[trend.period]).lower()},
+        title=_("NPS and responses by %(period)s") % {"period": str(PERIOD_IN_TEXT[trend.period])},
         desc=desc,
-        nps_label=_("NPS") + (f" ({_('rolling')} {trend.rolling})" if trend.rolling > 1 else ""),
+        nps_label=_("NPS")
+        + (" (%s)" % (_("rolling %(n)s") % {"n": trend.rolling}) if trend.rolling > 1 else ""),
         count_label=_("Responses"),
     )
 
