@@ -84,7 +84,9 @@ def _supervise(children: list[subprocess.Popen]) -> int:
         time.sleep(0.5)
     for child in children:
         if child.poll() is None:
-            child.terminate()
+            # huey finishes running jobs on SIGINT (SIGTERM abandons them); gunicorn
+            # shuts down gracefully on SIGTERM.
+            child.send_signal(signal.SIGINT if "worker" in child.args else signal.SIGTERM)
     for child in children:
         try:
             child.wait(timeout=15)
