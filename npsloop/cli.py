@@ -54,7 +54,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.executable, "-m", "gunicorn", "npsloop.wsgi:application",
         "--bind", f"{args.host}:{args.port}",
         "--workers", str(args.web_workers),
-        "--access-logfile", "-",
         "--no-control-socket",  # one per user by default: two servers would clash
         "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
     ]  # fmt: skip
