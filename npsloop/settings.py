@@ -7,7 +7,9 @@ once and kept in DATA_DIR.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -49,6 +51,9 @@ ALLOWED_HOSTS = [
 CSRF_TRUSTED_ORIGINS = [BASE_URL]
 
 INSTALLED_APPS = [
+    # First, so that its registration/ templates (the password reset pages) are used
+    # rather than the admin's of the same names.
+    "npsloop.web",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -56,7 +61,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
-    "npsloop.web",
     "npsloop.accounts",
     "npsloop.mail",
     "npsloop.surveys",
@@ -68,9 +72,14 @@ INSTALLED_APPS = [
     "npsloop.segment_sync",
     "npsloop.notifications",
     "npsloop.api",
+    "npsloop.ops",
 ]
 
 MIDDLEWARE = [
+    # Request id + access log around everything; /healthz, /readyz and /metrics are
+    # answered before sessions and the host check (docs/operations.md).
+    "npsloop.ops.middleware.RequestIdMiddleware",
+    "npsloop.ops.middleware.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -151,12 +160,27 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "SAMEORIGIN"
+# No page is framed; the outbox's email preview allows itself (xframe_options_sameorigin).
+X_FRAME_OPTIONS = "DENY"
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preload is a decision for the owner of the registrable domain, made at
+    # hstspreload.org, not one an app on (usually) a subdomain can make.
+    "security.W021",
+]
 if BASE_URL.startswith("https://"):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # The TLS-terminating proxy must set X-Forwarded-Proto (and drop a client's own).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    # Plain-HTTP requests are redirected to https, except the probes of a load balancer
+    # (also answered ahead of SecurityMiddleware by npsloop.ops). SECURE_SSL_REDIRECT=false
+    # when the proxy redirects itself and sends no X-Forwarded-Proto.
+    SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
+    if not SECURE_SSL_REDIRECT:
+        SILENCED_SYSTEM_CHECKS.append("security.W008")  # the operator's proxy redirects
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -205,12 +229,77 @@ NPSLOOP_OUTBOUND_TIMEOUT = float(os.environ.get("OUTBOUND_TIMEOUT", "10"))
 # Open sign-up; operators of a private instance turn it off.
 NPSLOOP_SIGNUP = _env_bool("NPSLOOP_SIGNUP", True)
 
+# Abuse limits (README, docs/segment.md and docs/survey-loop.md "Limits"), counted in
+# CACHES: per process with the default cache, across processes with CACHE_URL. A rate
+# is "N/period" (60/min, 5/hour, 100/s; a bare N is per minute); 0 turns it off.
+_rate_pattern = r"\d+(\s*/\s*([1-9]\d*)?\s*(s|sec|second|m|min|minute|h|hour|d|day)s?)?"
+
+
+def _env_rate(name: str, default: str) -> str:
+    value = os.environ.get(name, default).strip()
+    if not re.fullmatch(_rate_pattern, value.lower()):
+        raise ValueError(f"{name}={value!r}: write a rate like 60/min, 5/hour or 100/s (0: off)")
+    return value
+
+
+# Segment ingest: requests (a batch counts once) per survey API key.
+NPSLOOP_INGEST_RATE_LIMIT = _env_rate("INGEST_RATE_LIMIT", "120000/min")
+# Rating pages (/r/<token>/, its record and thanks pages): requests per client address.
+NPSLOOP_RATING_RATE_LIMIT = _env_rate("RATING_RATE_LIMIT", "60/min")
+# Password reset form: requests per client address.
+NPSLOOP_PASSWORD_RESET_RATE_LIMIT = _env_rate("PASSWORD_RESET_RATE_LIMIT", "5/hour")
+# Sign-in: after this many failures for one user name from one address within the
+# lockout time, that pair is refused for the lockout time (successful sign-in resets).
+NPSLOOP_LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
+NPSLOOP_LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15"))
+# Proxies whose X-Forwarded-For names the client (comma-separated addresses or networks,
+# e.g. "127.0.0.1,10.0.0.0/8"); without them the client is REMOTE_ADDR.
+NPSLOOP_TRUSTED_PROXIES = [
+    str(ipaddress.ip_network(item.strip(), strict=False))
+    for item in os.environ.get("TRUSTED_PROXIES", "").split(",")
+    if item.strip()
+]
+
+# Operations (docs/operations.md). /metrics: with METRICS_TOKEN only for
+# "Authorization: Bearer <token>", without it only for clients on this machine.
+NPSLOOP_METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Retention: anonymise (or delete) responses, contacts and their traces older than
+# this many months, daily; 0 keeps everything.
+NPSLOOP_RETENTION_MONTHS = int(os.environ.get("RETENTION_MONTHS", "0"))
+NPSLOOP_RETENTION_MODE = (
+    os.environ.get("RETENTION_MODE", "anonymise").strip().lower().replace("anonymize", "anonymise")
+)
+if NPSLOOP_RETENTION_MODE not in {"anonymise", "delete"} or NPSLOOP_RETENTION_MONTHS < 0:
+    raise ValueError("RETENTION_MODE must be anonymise or delete, RETENTION_MONTHS 0 or more")
+
+# LOG_FORMAT=json: one JSON object per line (time, level, logger, message, request_id,
+# ...); plain (the default) for a terminal. Both carry the request id on each record.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ValueError(f"LOG_FORMAT {LOG_FORMAT!r} is not supported: use plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "npsloop.ops.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "npsloop.ops.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # run_huey installs its own handler on "huey"; do not print its lines twice.
-    "loggers": {"huey": {"level": "INFO", "propagate": False}},
+    # run_huey installs its own (plain) handler on "huey" unless it has one; do not
+    # print its lines twice. In JSON mode the worker's lines are JSON too.
+    "loggers": {
+        "huey": {
+            "level": "INFO",
+            "propagate": False,
+            **({"handlers": ["console"]} if LOG_FORMAT == "json" else {}),
+        }
+    },
 }

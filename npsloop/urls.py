@@ -11,6 +11,8 @@ from npsloop.insights import views as insights
 from npsloop.invitations import contact_views
 from npsloop.invitations import views as invitations
 from npsloop.mail import views as mail
+from npsloop.ops import health
+from npsloop.ops import metrics as ops_metrics
 from npsloop.responses import inbox_views, survey_views
 from npsloop.surveys import views as surveys
 
@@ -28,9 +30,9 @@ segment = [
 
 account = [
     path("signup/", accounts.signup, name="signup"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", accounts.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
     path(
         "password-reset/sent/",
         auth_views.PasswordResetDoneView.as_view(),
@@ -92,4 +94,9 @@ urlpatterns = [
     path("api/v1/", include("npsloop.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # Served by npsloop.ops.middleware.OpsEndpointsMiddleware before the rest of the
+    # stack; named here so that reverse() knows them.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", ops_metrics.metrics_view, name="metrics"),
 ]

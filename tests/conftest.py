@@ -15,6 +15,15 @@ PASSWORD = "correct-horse-battery-9"
 RECORDING_BACKEND = "npsloop.mail.backends.RecordingBackend"
 
 
+@pytest.fixture(autouse=True)
+def _no_rate_limit_counts_from_other_tests():
+    """Rate limit counters (npsloop.web.ratelimit) live in the cache; every test
+    starts without them, as all tests come from 127.0.0.1 within a few minutes."""
+    from django.core.cache import caches
+
+    caches["default"].clear()
+
+
 @pytest.fixture
 def org_a(db):
     return create_organization(name="Acme", email="owner@acme.test", password=PASSWORD)

@@ -1,6 +1,10 @@
 from django.contrib import admin
 
+from npsloop.accounts.forms import AdminLoginForm
 from npsloop.accounts.models import ApiToken, Membership, Organization
+
+# The operators' sign-in at /admin/ has the same failed-attempt lockout as /login/.
+admin.site.login_form = AdminLoginForm
 
 
 class MembershipInline(admin.TabularInline):

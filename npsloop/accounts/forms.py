@@ -1,10 +1,47 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from npsloop.accounts import throttle
 from npsloop.accounts.models import ApiToken
+
+
+class ThrottledLoginMixin:
+    """Refuses a user name + client that failed too often, before checking the password.
+
+    The refusal reads the same whether the user exists or not, and whether the
+    password was right; `throttled_for` tells the view how long it lasts.
+    """
+
+    throttled_for = 0
+
+    def clean(self):
+        username = self.data.get("username", "") if self.is_bound else ""
+        if seconds := throttle.login_locked_for(str(username), self.request):
+            self._refuse(seconds)
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            # This failure may have been the one too many: say so now.
+            if seconds := throttle.login_locked_for(str(username), self.request):
+                self._refuse(seconds)
+            raise
+
+    def _refuse(self, seconds: int):
+        self.throttled_for = seconds
+        raise forms.ValidationError(throttle.too_many_attempts(seconds), code="throttled")
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    pass
 
 
 class SignupForm(forms.Form):

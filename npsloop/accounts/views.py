@@ -3,15 +3,48 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib.auth import views as auth_views
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from npsloop.accounts import throttle
 from npsloop.accounts.decorators import member_required
-from npsloop.accounts.forms import ApiTokenForm, SignupForm
+from npsloop.accounts.forms import ApiTokenForm, LoginForm, SignupForm
 from npsloop.accounts.selectors import api_tokens_of
 from npsloop.accounts.services import create_api_token, create_organization, revoke_api_token
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in with the failed-attempt lockout (npsloop.accounts.throttle)."""
+
+    authentication_form = LoginForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.throttled_for:
+            response.status_code = 429
+            response["Retry-After"] = str(form.throttled_for)
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset form, limited per client address and per email address."""
+
+    def form_valid(self, form):
+        verdict = throttle.reset_request(self.request)
+        if not verdict.allowed:
+            form.add_error(None, throttle.too_many_attempts(verdict.retry_after))
+            response = self.form_invalid(form)
+            response.status_code = 429
+            response["Retry-After"] = str(verdict.retry_after)
+            return response
+        if not throttle.reset_email_allowed(form.cleaned_data["email"]):
+            # Enough links went to this address for now; the answer is the same as
+            # always, so it tells nobody whether the address has an account.
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 def signup(request: HttpRequest) -> HttpResponse:

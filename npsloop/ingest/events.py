@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import re
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -56,9 +58,48 @@ def read_body(raw: bytes, *, encoding: str, limit: int) -> Any:
             415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported."
         )
     try:
-        return json.loads(raw)
+        text = raw.decode("utf-8-sig")  # Segment's bodies are UTF-8 (a BOM is let pass)
+        body = json.loads(text, parse_float=_finite, parse_constant=_nan_to_null)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IngestError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
+    except ValueError:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        raise IngestError(400, "invalid_json", "The body has a number that is too long.") from None
+    except RecursionError:
+        raise IngestError(400, "invalid_json", "The body is nested too deeply.") from None
+    if _ESCAPES.search(text):
+        try:
+            body = _storable(body)
+        except RecursionError:
+            raise IngestError(400, "invalid_json", "The body is nested too deeply.") from None
+    return body
+
+
+# NaN and ±Infinity (Python's json.dumps writes them) and floats beyond the double range
+# are not JSON; as JavaScript's JSON.stringify does, they become null.
+def _finite(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _nan_to_null(_name: str) -> None:
+    return None
+
+
+# \u0000 and lone UTF-16 surrogates (\ud800) are valid JSON escapes, but neither
+# PostgreSQL nor a UTF-8 encoder takes them: NUL is dropped, a lone surrogate becomes
+# U+FFFD. Only bodies with such escapes are walked.
+_ESCAPES = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATES.sub("\ufffd", value.replace("\x00", ""))
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
 
 
 def _too_large(limit: int) -> IngestError:
@@ -80,7 +121,12 @@ def parse_time(value: Any) -> dt.datetime | None:
         return None
     if parsed is None:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    if not parsed.tzinfo:
+        return parsed.replace(tzinfo=dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before the first UTC datetime
+        return None
 
 
 def parse_event(

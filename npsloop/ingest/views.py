@@ -14,21 +14,38 @@ from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from npsloop.ingest.auth import check_signature, survey_for
+from npsloop.ingest.auth import KeyedSurvey, check_signature, key_from_header, survey_for
 from npsloop.ingest.events import MAX_BATCH_BYTES, MAX_EVENT_BYTES, IngestError, read_body
 from npsloop.ingest.services import accept
+from npsloop.web import ratelimit
 
 log = logging.getLogger(__name__)
 SINGLE = {"identify", "track", "page", "screen", "group", "alias"}
 BATCH = {"batch", "import"}
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
+DEFAULT_RATE_LIMIT = "120000/min"  # requests (not events) per survey key
+
+
+class RateLimited(IngestError):
+    def __init__(self, verdict: ratelimit.Verdict):
+        super().__init__(
+            429,
+            "rate_limited",
+            f"More than {verdict.limit} requests for this API key in a short time; "
+            f"retry in {verdict.retry_after} seconds.",
+        )
+        self.retry_after = verdict.retry_after
+
+
+def _error(
+    status: int, code: str, message: str, *, retry_after: int | None = None, **extra: Any
+) -> JsonResponse:
     response = JsonResponse(
         {"success": False, "code": code, "message": message, **extra}, status=status
     )
     if status in (429, 503):
-        response["Retry-After"] = "30"
+        response["Retry-After"] = str(retry_after or 30)
     return response
 
 
@@ -38,7 +55,12 @@ def _handle(request: HttpRequest, handler) -> JsonResponse:
     try:
         return handler()
     except IngestError as error:
-        return _error(error.status, error.code, error.message)
+        return _error(
+            error.status, error.code, error.message, retry_after=getattr(error, "retry_after", None)
+        )
+    except RecursionError:
+        # Parsed, but too deep to serialise again for storage; nothing was stored.
+        return _error(400, "invalid_json", "The body is nested too deeply.")
     except DatabaseError:
         # Nothing was stored: a retry by the sender is right.
         log.exception("ingest could not store events")
@@ -54,6 +76,26 @@ def _body(request: HttpRequest, limit: int) -> Any:
     )
 
 
+def _throttle(survey: KeyedSurvey) -> None:
+    """INGEST_RATE_LIMIT: requests per survey (so per API key), whatever their size."""
+    rate = ratelimit.rate_setting("NPSLOOP_INGEST_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+    verdict = ratelimit.hit("ingest", str(survey.pk), rate)
+    if not verdict.allowed:
+        raise RateLimited(verdict)
+
+
+def _survey_and_body(request: HttpRequest, limit: int) -> tuple[KeyedSurvey, Any]:
+    """The key and the limit first when the key is in a header: no parsing for a refusal."""
+    if key_from_header(request):
+        survey = survey_for(request, None)
+        _throttle(survey)
+        return survey, _body(request, limit)
+    body = _body(request, limit)
+    survey = survey_for(request, body)  # writeKey in the body
+    _throttle(survey)
+    return survey, body
+
+
 def _answer(result, *, single: bool) -> JsonResponse:
     if single and result.rejected:
         first = result.rejected[0]
@@ -66,8 +108,8 @@ def tracking_api(request: HttpRequest, kind: str) -> JsonResponse:
     def handle() -> JsonResponse:
         if kind not in SINGLE | BATCH:
             raise IngestError(404, "not_found", f"/v1/{kind} is no Segment endpoint.")
-        body = _body(request, MAX_BATCH_BYTES if kind in BATCH else MAX_EVENT_BYTES)
-        survey = survey_for(request, body)
+        limit = MAX_BATCH_BYTES if kind in BATCH else MAX_EVENT_BYTES
+        survey, body = _survey_and_body(request, limit)
         if not isinstance(body, dict):
             raise IngestError(400, "invalid_body", "The body must be a JSON object.")
         if kind in BATCH:
@@ -85,8 +127,7 @@ def tracking_api(request: HttpRequest, kind: str) -> JsonResponse:
 @csrf_exempt
 def webhook(request: HttpRequest) -> JsonResponse:
     def handle() -> JsonResponse:
-        body = _body(request, MAX_BATCH_BYTES)
-        survey = survey_for(request, body)
+        survey, body = _survey_and_body(request, MAX_BATCH_BYTES)
         check_signature(request, survey)
         if isinstance(body, list):
             return _answer(accept(survey=survey, raw_events=body), single=False)
