@@ -510,9 +510,7 @@ def test_erasure_scrubs_notification_payloads(org_a, survey, contact, rate, rece
     channel = webhook_channel(org_a, receiver.url)
     rule(org_a, Rule.Trigger.COMMENT, channel)
     response = rate(contact, 2, "Anna here, call me at 0151 123")
-    Response.objects.filter(pk=response.pk).update(
-        created_at=timezone.now() - dt.timedelta(days=2)
-    )
+    Response.objects.filter(pk=response.pk).update(created_at=timezone.now() - dt.timedelta(days=2))
     digest = rule(org_a, Rule.Trigger.DAILY, channel)
     Rule.objects.filter(pk=digest.pk).update(digest_until=timezone.now() - dt.timedelta(days=3))
     services.run_digests()
@@ -523,3 +521,24 @@ def test_erasure_scrubs_notification_payloads(org_a, survey, contact, rate, rece
     for delivery in Delivery.objects.all():
         text = json.dumps(delivery.payload)
         assert "anna" not in text.lower() and "0151" not in text, delivery.event_type
+
+
+def test_a_lost_fan_out_job_is_replayed_once(org_a, contact, survey, receiver):
+    from tests.test_api_support import respond
+
+    channel = webhook_channel(org_a, receiver.url)
+    rule(org_a, Rule.Trigger.RESPONSE, channel)
+    rule(org_a, Rule.Trigger.COMMENT, channel)
+    # No on-commit callbacks run: the rating's fan-out job is "lost".
+    response = respond(survey, contact, 5, "Slow support")
+    assert Delivery.objects.count() == 0
+    later = response.updated_at + dt.timedelta(minutes=5)
+
+    services.reconcile_fan_out(now=later)
+    services.reconcile_fan_out(now=later)  # again: nothing new
+    types = sorted(Delivery.objects.values_list("event_type", flat=True))
+    assert types == ["response.created", "response.updated"]
+    send_due()
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 2
+    # Older than the window: not replayed (nor sent twice).
+    assert services.reconcile_fan_out(now=response.updated_at + dt.timedelta(hours=1)) == 0

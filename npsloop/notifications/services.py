@@ -64,14 +64,22 @@ def _load_response(response_id: int) -> Response | None:
 
 
 def fan_out_response(
-    *, response_id: int, created: bool, comment_added: bool, changes: Iterable[str] = ()
+    *,
+    response_id: int,
+    created: bool,
+    comment_added: bool,
+    changes: Iterable[str] = (),
+    replay: bool = False,
 ) -> int:
-    """Store a delivery for every rule and Zapier hook the response change concerns."""
+    """Store a delivery for every rule and Zapier hook the response change concerns.
+
+    `replay` (the reconciler): only the rating and comment events, whose ids are stable.
+    """
     response = _load_response(response_id)
     if response is None:
         return 0
     changes = list(changes)
-    if not created and not comment_added and not changes:
+    if not created and not comment_added and not changes and not replay:
         changes = ["score"]  # the customer clicked another rating
     triggers: list[tuple[str, str, dict[str, Any]]] = []  # (trigger, event id, payload)
     if created:
@@ -81,7 +89,7 @@ def fan_out_response(
         event = payloads.response_event(payloads.RESPONSE_UPDATED, response, changes=["comment"])
         at = payloads.iso(response.commented_at or response.updated_at)
         triggers.append((Trigger.COMMENT, payloads.event_id("comment", response.pk, at), event))
-    if changes or comment_added:
+    if (changes or comment_added) and not replay:
         event = payloads.response_event(
             payloads.RESPONSE_UPDATED, response, changes=changes or ["comment"]
         )
@@ -98,6 +106,45 @@ def fan_out_response(
                 stored += bool(_store(channel, key, event, rule=rule, response=response))
         for channel in _zapier_hooks(response.organization_id, trigger):
             stored += bool(_store(channel, key, event, response=response))
+    return stored
+
+
+def reconcile_fan_out(
+    *,
+    now: dt.datetime | None = None,
+    window: dt.timedelta = dt.timedelta(minutes=15),
+    grace: dt.timedelta = dt.timedelta(minutes=2),
+) -> int:
+    """Run the fan-out again for recent ratings and comments, in case a job was lost.
+
+    Safe to repeat: deliveries are keyed by (channel, event id), so what was stored
+    before is not stored again. Tag/status changes are not replayed (their jobs carry
+    what changed); a lost one of those is not rebuilt.
+    """
+    now = now or timezone.now()
+    organizations = set(
+        Rule.objects.filter(
+            active=True, trigger__in=[Trigger.RESPONSE, Trigger.COMMENT]
+        ).values_list("organization_id", flat=True)
+    ) | set(
+        Channel.objects.filter(kind=Channel.Kind.ZAPIER, active=True).values_list(
+            "organization_id", flat=True
+        )
+    )
+    stored = 0
+    for organization_id in organizations:
+        recent = Response.objects.filter(
+            organization_id=organization_id,
+            updated_at__gte=now - window,
+            updated_at__lt=now - grace,
+        ).values_list("pk", "created_at", "commented_at")
+        for pk, created_at, commented_at in recent.iterator():
+            stored += fan_out_response(
+                response_id=pk,
+                created=created_at >= now - window,
+                comment_added=bool(commented_at and commented_at >= now - window),
+                replay=True,
+            )
     return stored
 
 

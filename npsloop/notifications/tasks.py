@@ -32,7 +32,7 @@ def send_delivery_task(delivery_id: int) -> str:
 
 @db_periodic_task(crontab(minute="*"))
 def reconcile_deliveries_task() -> dict[str, int]:
-    return services.reconcile()
+    return {**services.reconcile(), "replayed": services.reconcile_fan_out()}
 
 
 @db_periodic_task(crontab(minute="*/5"))
