@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from npsloop.accounts.models import Membership, Organization
@@ -41,6 +41,8 @@ MAX_ATTEMPTS = 14
 # Zapier REST hook subscriptions: event name → the rule trigger it stands for.
 ZAPIER_EVENTS = {"new_response": Trigger.RESPONSE, "new_comment": Trigger.COMMENT}
 # Channels that can take a digest (a ticket per digest would make no sense).
+# Responses the reconciler looks at per organization and run.
+REPLAY_BATCH = 1000
 DIGEST_KINDS = {Channel.Kind.EMAIL, Channel.Kind.WEBHOOK, Channel.Kind.SLACK}
 
 
@@ -133,12 +135,25 @@ def reconcile_fan_out(
     )
     stored = 0
     for organization_id in organizations:
-        recent = Response.objects.filter(
-            organization_id=organization_id,
-            updated_at__gte=now - window,
-            updated_at__lt=now - grace,
-        ).values_list("pk", "created_at", "commented_at")
-        for pk, created_at, commented_at in recent.iterator():
+        # A delivery made after the last change: fanned out. The rest are checked again (bounded:
+        # one that matches no rule is looked at once a minute while in the window).
+        recent = (
+            Response.objects.filter(
+                organization_id=organization_id,
+                updated_at__gte=now - window,
+                updated_at__lt=now - grace,
+            )
+            .exclude(
+                Exists(
+                    Delivery.objects.filter(
+                        response_id=OuterRef("pk"), created_at__gte=OuterRef("updated_at")
+                    )
+                )
+            )
+            .order_by("-updated_at")
+            .values_list("pk", "created_at", "commented_at")[:REPLAY_BATCH]
+        )
+        for pk, created_at, commented_at in recent:
             stored += fan_out_response(
                 response_id=pk,
                 created=created_at >= now - window,
