@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 import pytest
@@ -136,6 +137,122 @@ def test_bad_cursor_and_bad_time_are_400(api):
     assert_error(api.get("/responses", {"cursor": "!!"}), 400, "invalid_cursor")
     error = assert_error(api.get("/responses", {"since": "yesterday"}), 400, "invalid_filter")
     assert "since" in error["details"]
+
+
+# --- odd input (found by tests/test_api_fuzz.py) ------------------------------
+
+
+@pytest.mark.parametrize("raw", ['"Abc"', '["Abc"]', "123", "null"])
+def test_a_body_that_is_no_object_is_422(api, raw):
+    # ninja's Schema read `"Abc"` as {"title": "Abc"} (str.title) and made a share link.
+    error = assert_error(api.post("/share-links", raw=raw), 422, "validation_error")
+    assert error["details"] == {"body": "Input should be a JSON object."}
+    assert not api.get("/share-links").json()
+
+
+def test_a_nested_object_that_is_no_object_is_422(api):
+    error = assert_error(api.post("/surveys", {"name": "x", "texts": {"en": "Hi"}}), 422)
+    assert set(error["details"]) == {"texts.en"}
+
+
+@pytest.mark.parametrize(
+    "path,body,field",
+    [
+        ("/share-links", {"title": "x", "show_identity": 0}, "show_identity"),
+        ("/share-links", {"title": "x", "days": "30"}, "days"),
+        ("/people", {"email": "a@example.com", "send": "no"}, "send"),
+    ],
+)
+def test_body_values_of_the_wrong_json_type_are_422(api, survey, path, body, field):
+    error = assert_error(api.post(path, body), 422, "validation_error")
+    assert field in error["details"]
+
+
+@pytest.mark.parametrize(
+    "path,body,field",
+    [
+        ("/surveys", {"name": "a\x00b"}, "name"),
+        ("/surveys", {"name": "x", "texts": {"de": {"intro": "\x00"}}}, "texts.de.intro"),
+        ("/people", {"email": "a\x00@example.com", "send": False}, "email"),
+        ("/people", {"email": "a@example.com", "first_name": "\x00", "send": False}, "first_name"),
+        ("/people", {"email": "a@example.com", "properties": {"k": "\x00"}}, "properties"),
+        ("/people", {"email": "a@example.com", "properties": {"k\x00": 1}}, "properties"),
+        ("/unsubscribes", {"email": "\x00"}, "email"),
+        ("/share-links", {"title": "\x00"}, "title"),
+    ],
+)
+def test_nul_characters_in_a_body_are_422_not_a_database_error(api, survey, path, body, field):
+    # PostgreSQL refuses NUL in text and JSON: these were 500s there.
+    error = assert_error(api.post(path, body), 422, "validation_error")
+    assert field in error["details"]
+
+
+def test_nul_characters_in_paths_queries_and_filters_are_refused(api, survey, contact):
+    response = respond(survey, contact, 9)
+    assert "email" in assert_error(api.get("/people", {"email": "a\x00"}), 422)["details"]
+    assert_error(api.delete(f"/responses/{response.pk}/tags/a%00b"), 422)
+    assert_error(api.delete("/unsubscribes/a%00b@example.com"), 422)
+    assert_error(api.post(f"/responses/{response.pk}/tags", {"tags": ["\x00"]}), 422)
+    assert_error(api.post(f"/responses/{response.pk}/notes", {"text": "\x00"}), 422)
+    for path in ("/responses", "/responses/export", "/metrics"):
+        for name in ("q", "tag", "lang", "prop.plan"):
+            error = assert_error(api.get(path, {name: "\x00"}), 400, "invalid_filter")
+            assert name in error["details"]
+    error = assert_error(api.post("/share-links", {"title": "x", "query": "q=%00"}), 400)
+    assert "query.q" in error["details"]
+
+
+def test_non_finite_numbers_are_422(api, survey):
+    raw = '{"email": "a@example.com", "send": false, "properties": {"x": NaN}}'
+    error = assert_error(api.post("/people", raw=raw), 422)
+    assert "properties" in error["details"]
+
+
+@pytest.mark.parametrize(
+    "path,params,name",
+    [
+        ("/responses", {"assignee": str(2**70)}, "assignee"),
+        ("/responses", {"assignee": "²"}, "assignee"),  # str.isdigit, but not for int()
+        ("/responses", {"to": "9999-12-31"}, "to"),  # a day past the end is no date
+        ("/responses", {"since": "²"}, "since"),
+        ("/responses", {"since": "0001-01-01T00:00:00+05:00"}, "since"),
+        ("/responses", {"until": "9999-12-31T23:59:59-05:00"}, "until"),
+        ("/responses/export", {"from": "0001-01-01"}, "from"),
+        ("/metrics", {"from": "0001-01-01"}, "from"),  # the range before it is no date
+        ("/metrics", {"to": "9999-12-31"}, "to"),
+        ("/metrics", {"rolling": "²"}, "rolling"),
+    ],
+)
+def test_filter_values_python_cannot_use_are_400(api, survey, path, params, name):
+    error = assert_error(api.get(path, params), 400, "invalid_filter")
+    assert name in error["details"]
+
+
+def test_dates_far_apart_still_give_metrics(api, survey):
+    body = api.get("/metrics", {"from": "2000-01-01", "to": "2099-12-31"}).json()
+    assert body["period"] == "quarter" and body["summary"]["total"] == 0
+
+
+def test_created_at_python_cannot_use_is_422(api, survey):
+    for value in ("²", "0001-01-01T00:00:00+05:00"):
+        body = {"email": "a@example.com", "created_at": value, "send": False}
+        assert "created_at" in assert_error(api.post("/people", body), 422)["details"]
+
+
+@pytest.mark.parametrize("path", ["/people", "/responses", "/unsubscribes"])
+def test_cursors_with_ids_or_times_out_of_range_are_400(api, path):
+    for raw in (f"2024-01-01T00:00:00+00:00|{2**70}", "0001-01-01T00:00:00+05:00|1"):
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        assert_error(api.get(path, {"cursor": cursor}), 400, "invalid_cursor")
+
+
+def test_too_large_body_is_413_and_too_many_parameters_400(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    error = assert_error(api.post("/people", {"email": "a@example.com", "name": "x" * 2000}), 413)
+    assert error["code"] == "too_large" and error["details"] == {"max_bytes": 1000}
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    params = {f"p{i}": "1" for i in range(10)}
+    assert_error(api.get("/people", params), 400, "bad_request")
 
 
 # --- surveys ----------------------------------------------------------------

@@ -21,3 +21,15 @@ def test_schema_documents_auth_and_error_body():
     assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
     people = schema["paths"]["/api/v1/people"]["post"]["responses"]
     assert people["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+
+
+def test_export_documents_its_file_types_and_bodies_their_size_limit():
+    paths = json.loads(schema_text())["paths"]
+    export = paths["/api/v1/responses/export"]["get"]["responses"]
+    assert set(export["200"]["content"]) == {
+        "text/csv",
+        "application/x-ndjson",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+    assert "413" in paths["/api/v1/people"]["post"]["responses"]
+    assert "413" not in paths["/api/v1/people"]["get"]["responses"]

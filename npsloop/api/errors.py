@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
@@ -97,10 +99,17 @@ def field_errors(exc: DjangoValidationError) -> FieldErrors:
 
 def _loc(entry: dict) -> str:
     # ninja's loc is ("body", "payload", "email") or ("query", "limit"): keep the field path.
-    parts = [str(p) for p in entry.get("loc", ()) if p not in ("body", "query", "path")]
-    if len(parts) > 1 and entry.get("loc", ("",))[0] == "body":
-        parts = parts[1:]  # drop the payload parameter's own name
-    return ".".join(parts) or "__all__"
+    loc = [str(p) for p in entry.get("loc", ())]
+    if loc[:1] == ["body"]:
+        # Drop the payload parameter's own name; an error on the whole body is "body".
+        return ".".join(loc[2:]) or "body"
+    return ".".join(p for p in loc if p not in ("query", "path")) or "__all__"
+
+
+def _message(entry: dict) -> str:
+    if entry.get("type") in ("model_type", "dict_type", "model_attributes_type"):
+        return _("Input should be a JSON object.")  # not pydantic's "... instance of PersonIn"
+    return str(entry.get("msg", "invalid"))
 
 
 def install(api: NinjaAPI) -> None:
@@ -114,7 +123,7 @@ def install(api: NinjaAPI) -> None:
     def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
         details: dict[str, str] = {}
         for entry in exc.errors:
-            details.setdefault(_loc(entry), str(entry.get("msg", "invalid")))
+            details.setdefault(_loc(entry), _message(entry))
         return error_response(
             422, "validation_error", _("Some fields are not valid."), details=details
         )
@@ -140,6 +149,18 @@ def install(api: NinjaAPI) -> None:
                 400, "malformed_json", _("The request body is not valid JSON."), {"body": str(exc)}
             )
         return error_response(exc.status_code, f"http_{exc.status_code}", str(exc))
+
+    @api.exception_handler(RequestDataTooBig)
+    def _too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(
+            413, "too_large", _("The request body is too large."), {"max_bytes": limit}
+        )
+
+    @api.exception_handler(SuspiciousOperation)
+    def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+        # e.g. more query parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return error_response(400, "bad_request", _("The request is not valid."), {})
 
     @api.exception_handler(Http404)
     def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:

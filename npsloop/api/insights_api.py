@@ -13,6 +13,7 @@ from npsloop.api.shared import ERRORS
 from npsloop.insights.nps import rate
 from npsloop.insights.options import parse_options
 from npsloop.insights.selectors import dashboard
+from npsloop.insights.trend import MAX_ROLLING
 
 router = Router(tags=["metrics"])
 
@@ -29,9 +30,18 @@ def metrics(request: HttpRequest):
     """The NPS and the dashboard's figures for a filter and date range."""
     organization = request.auth.organization
     flt = response_filter(request)
-    options = parse_options(request.GET)
-    if options.errors:
-        raise InvalidFilter(_("The filter is not valid."), details=dict(options.errors))
+    query = request.GET.copy()
+    errors = {}
+    if not all(v.strip().isascii() for v in query.getlist("rolling")):
+        # str.isdigit takes "²", which int() then refuses: not the parser's to see.
+        query.pop("rolling")
+        errors["rolling"] = _("Use a rolling window of 1 to %(max)d periods.") % {
+            "max": MAX_ROLLING
+        }
+    options = parse_options(query)
+    errors = {**options.errors, **errors}
+    if errors:
+        raise InvalidFilter(_("The filter is not valid."), details=errors)
     today = timezone.localdate(timezone.now(), organization.zone)
     board = dashboard(organization, flt, options, today=today)
     m = board.metrics

@@ -11,6 +11,7 @@ from npsloop.api import errors
 from npsloop.api.auth import TokenAuth, rate_headers
 from npsloop.api.docs import LocalSwagger
 from npsloop.api.insights_api import router as metrics_router
+from npsloop.api.notifications_api import router as notifications_router
 from npsloop.api.people_api import router as people_router
 from npsloop.api.responses_api import router as responses_router
 from npsloop.api.shares_api import router as shares_router
@@ -65,3 +66,4 @@ api.add_router("", responses_router)
 api.add_router("", metrics_router)
 api.add_router("", suppressions_router)
 api.add_router("", shares_router)
+api.add_router("", notifications_router)

@@ -8,9 +8,10 @@ from ninja import Query, Router, Status
 from npsloop.api import present
 from npsloop.api.auth import require_write
 from npsloop.api.erasure import erase_person, export_person
-from npsloop.api.schemas import PersonDetail, PersonIn, PersonPage, PersonSaved
+from npsloop.api.params import check_cursor
+from npsloop.api.schemas import PersonDetail, PersonIn, PersonPage, PersonSaved, Text
 from npsloop.api.services import save_person
-from npsloop.api.shared import ERRORS
+from npsloop.api.shared import BODY_ERRORS, ERRORS
 from npsloop.contacts.models import Contact
 from npsloop.invitations.models import Decision, Invitation
 from npsloop.responses.models import Response
@@ -23,7 +24,7 @@ def _people(request: HttpRequest) -> QuerySet[Contact]:
     return Contact.objects.filter(organization=request.auth.organization)
 
 
-@router.post("/people", response={200: PersonSaved, 201: PersonSaved, **ERRORS})
+@router.post("/people", response={200: PersonSaved, 201: PersonSaved, **BODY_ERRORS})
 def create_or_update_person(request: HttpRequest, payload: PersonIn):
     """Create or update a person (found by email) and, unless `send` is false, survey them:
     with `delay` (seconds) after that delay, else by the survey's send rules. The decision
@@ -56,7 +57,7 @@ def create_or_update_person(request: HttpRequest, payload: PersonIn):
 @router.get("/people", response={200: PersonPage, **ERRORS})
 def list_people(
     request: HttpRequest,
-    email: str | None = None,
+    email: Text | None = None,
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=200),
 ):
@@ -64,7 +65,7 @@ def list_people(
     qs = _people(request)
     if email:
         qs = qs.filter(email__iexact=email.strip())
-    result = page(qs, cursor=cursor, size=limit)
+    result = page(qs, cursor=check_cursor(cursor), size=limit)
     return {"items": [present.person(c) for c in result.items], "next_cursor": result.next_cursor}
 
 

@@ -12,10 +12,10 @@ from ninja import Query, Router, Status
 from npsloop.api import present
 from npsloop.api.auth import require_write
 from npsloop.api.errors import field_errors
-from npsloop.api.exports import export_response
-from npsloop.api.params import FILTER_HELP, moment, response_filter
-from npsloop.api.schemas import NoteIn, ResponseDetail, ResponsePage, TagsIn
-from npsloop.api.shared import ERRORS
+from npsloop.api.exports import FORMATS, export_response
+from npsloop.api.params import FILTER_HELP, check_cursor, moment, response_filter
+from npsloop.api.schemas import NoteIn, ResponseDetail, ResponsePage, TagsIn, Text
+from npsloop.api.shared import BODY_ERRORS, ERRORS
 from npsloop.responses import workflow
 from npsloop.responses.filters import compile_filter
 from npsloop.responses.models import Response
@@ -58,14 +58,30 @@ def list_responses(
     qs = _filtered(request, since, until, updated_since).prefetch_related("tags")
     if expand == "person":
         qs = qs.select_related("contact")
-    result = page(qs, cursor=cursor, size=limit)
+    result = page(qs, cursor=check_cursor(cursor), size=limit)
     return {
         "items": [present.response(r, expand_person=expand == "person") for r in result.items],
         "next_cursor": result.next_cursor,
     }
 
 
-@router.get("/responses/export", response={200: bytes, **ERRORS}, description=FILTER_HELP)
+# The export is a file, not JSON: its 200 is documented by hand, one media type per format.
+EXPORT_OPENAPI = {
+    "responses": {
+        200: {
+            "description": "The responses as a file (`Content-Disposition: attachment`).",
+            "content": {
+                media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+                for media in FORMATS.values()
+            },
+        }
+    }
+}
+
+
+@router.get(
+    "/responses/export", response=ERRORS, description=FILTER_HELP, openapi_extra=EXPORT_OPENAPI
+)
 def export_responses(
     request: HttpRequest,
     format: Literal["csv", "jsonl", "xlsx"] = "csv",  # noqa: A002  (the public name)
@@ -86,7 +102,7 @@ def read_response(request: HttpRequest, response_id: int, expand: Literal["perso
     )
 
 
-@router.post("/responses/{response_id}/tags", response={200: ResponseDetail, **ERRORS})
+@router.post("/responses/{response_id}/tags", response={200: ResponseDetail, **BODY_ERRORS})
 def add_tags(request: HttpRequest, response_id: int, payload: TagsIn):
     require_write(request)
     response = _one(request, response_id)
@@ -105,7 +121,7 @@ def add_tags(request: HttpRequest, response_id: int, payload: TagsIn):
 
 
 @router.delete("/responses/{response_id}/tags/{tag}", response={200: ResponseDetail, **ERRORS})
-def remove_tag(request: HttpRequest, response_id: int, tag: str):
+def remove_tag(request: HttpRequest, response_id: int, tag: Text):
     require_write(request)
     response = _one(request, response_id)
     workflow.remove_tag(
@@ -114,7 +130,7 @@ def remove_tag(request: HttpRequest, response_id: int, tag: str):
     return present.response(_one(request, response_id), notes=True)
 
 
-@router.post("/responses/{response_id}/notes", response={201: ResponseDetail, **ERRORS})
+@router.post("/responses/{response_id}/notes", response={201: ResponseDetail, **BODY_ERRORS})
 def add_note(request: HttpRequest, response_id: int, payload: NoteIn):
     require_write(request)
     response = _one(request, response_id)

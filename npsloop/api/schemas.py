@@ -3,9 +3,44 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic_core import PydanticCustomError
+
+# --- text that can be stored --------------------------------------------------
+
+
+def storable(value: Any) -> Any:
+    """`value` if every string in it (dict keys included) can be stored and sent back:
+    PostgreSQL refuses NUL characters and lone surrogates are no UTF-8; JSON has no NaN."""
+    stack = [value]
+    while stack:  # no recursion: JSON nests as deep as the parser allows
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise PydanticCustomError("nul_character", "Text may not contain NUL (\\u0000).")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PydanticCustomError(
+                    "string_unicode", "Text must be valid Unicode (no lone surrogates)."
+                ) from None
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise PydanticCustomError("finite_number", "Numbers must be finite.")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return value
+
+
+# A query or path parameter that is compared with stored text.
+Text = Annotated[str, AfterValidator(storable)]
+
 
 # --- errors -----------------------------------------------------------------
 
@@ -20,10 +55,30 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
+# --- request bodies ---------------------------------------------------------
+
+
+class BodyIn(BaseModel):
+    """A request body (or a part of one): a JSON object whose text can be stored.
+
+    Not a ninja Schema: that reads fields as attributes of any object, so a body of
+    `"abc"` would pass as `{"title": "Abc"}` (str.title) and a list as an empty object.
+    Strict: a value of the wrong JSON type is a 422, not guessed at (`"send": "no"`,
+    `"days": "30"`, `"show_identity": 0`).
+    """
+
+    model_config = ConfigDict(strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return storable(value)
+
+
 # --- surveys ----------------------------------------------------------------
 
 
-class SurveyTextIn(Schema):
+class SurveyTextIn(BodyIn):
     email_subject: str | None = Field(None, max_length=200)
     intro: str | None = None
     question: str | None = Field(None, max_length=300)
@@ -40,7 +95,7 @@ class SurveyTextOut(Schema):
     thank_you_text: str
 
 
-class SurveyFields(Schema):
+class SurveyFields(BodyIn):
     company_name: str | None = Field(None, max_length=200)
     sender_name: str | None = Field(None, max_length=200)
     reply_to: str | None = Field(None, max_length=254)
@@ -90,7 +145,7 @@ class SurveyCreated(SurveyOut):
 # --- people -----------------------------------------------------------------
 
 
-class PersonIn(Schema):
+class PersonIn(BodyIn):
     email: str = Field(..., max_length=254)
     name: str | None = Field(None, max_length=300, description="Split into first and last.")
     first_name: str | None = Field(None, max_length=150)
@@ -208,18 +263,18 @@ class ResponsePage(Schema):
     next_cursor: str | None
 
 
-class TagsIn(Schema):
+class TagsIn(BodyIn):
     tags: list[str] = Field(..., min_length=1, max_length=20)
 
 
-class NoteIn(Schema):
+class NoteIn(BodyIn):
     text: str = Field(..., min_length=1, max_length=5000)
 
 
 # --- unsubscribes and bounces -----------------------------------------------
 
 
-class EmailIn(Schema):
+class EmailIn(BodyIn):
     email: str = Field(..., max_length=254)
 
 
@@ -238,7 +293,7 @@ class SuppressionPage(Schema):
 # --- share links ------------------------------------------------------------
 
 
-class ShareLinkIn(Schema):
+class ShareLinkIn(BodyIn):
     title: str = Field(..., min_length=1, max_length=200)
     query: str = Field("", max_length=2000, description="A filter as a query string.")
     show_identity: bool = False

@@ -13,9 +13,10 @@ from django.utils.translation import gettext as _
 
 from npsloop.accounts.models import Organization
 from npsloop.api.errors import Conflict, FieldErrors, field_errors
-from npsloop.contacts import normalize
+from npsloop.api.params import instant
 from npsloop.contacts.models import Contact
 from npsloop.contacts.services import upsert_contact
+from npsloop.contacts.signals import contact_unsubscribed
 from npsloop.invitations.errors import InvitationRefused
 from npsloop.invitations.models import Decision, Invitation
 from npsloop.invitations.services import cancel_invitation, decide_and_schedule
@@ -131,7 +132,7 @@ def save_person(
     if name and not (first_name or last_name):
         first_name, _sep, last_name = name.strip().partition(" ")
     try:
-        signed_up_at = normalize.segment_time(created_at)
+        signed_up_at = instant(created_at)
     except ValidationError as exc:
         raise FieldErrors(
             _("Some fields are not valid."), details={"created_at": " ".join(exc.messages)}
@@ -213,7 +214,13 @@ def suppress(*, organization: Organization, email: str, kind: str) -> Contact:
             _("Some fields are not valid."), details={"email": " ".join(exc.messages)}
         ) from None
     field = SUPPRESSIONS[kind]
-    Contact.objects.filter(pk=contact.pk, **{field: None}).update(**{field: timezone.now()})
+    now = timezone.now()
+    changed = Contact.objects.filter(pk=contact.pk, **{field: None}).update(**{field: now})
+    if changed and kind == "unsubscribes":
+        contact_id = contact.pk
+        transaction.on_commit(
+            lambda: contact_unsubscribed.send(sender=Contact, contact_id=contact_id, at=now)
+        )
     pending = Invitation.objects.filter(contact=contact, state=Invitation.State.SCHEDULED)
     for invitation in pending:
         cancel_invitation(invitation=invitation, reason=f"{kind[:-1]} via API")

@@ -5,11 +5,11 @@ from django.utils.translation import gettext as _
 from ninja import Router, Status
 
 from npsloop.api.auth import require_write
-from npsloop.api.errors import InvalidFilter, NotFound
+from npsloop.api.errors import NotFound
+from npsloop.api.params import query_filter
 from npsloop.api.schemas import ShareLinkCreated, ShareLinkIn, ShareLinkOut
-from npsloop.api.shared import ERRORS
+from npsloop.api.shared import BODY_ERRORS, ERRORS
 from npsloop.responses import sharing
-from npsloop.responses.filters import parse
 from npsloop.responses.models import ShareLink
 
 router = Router(tags=["share links"])
@@ -34,14 +34,11 @@ def list_share_links(request: HttpRequest):
     return [_link(link) for link in sharing.share_links_of(request.auth.organization)]
 
 
-@router.post("/share-links", response={201: ShareLinkCreated, **ERRORS})
+@router.post("/share-links", response={201: ShareLinkCreated, **BODY_ERRORS})
 def create_share_link(request: HttpRequest, payload: ShareLinkIn):
     """A static snapshot of the responses matching `query`, readable without an account."""
     require_write(request)
-    flt = parse(payload.query, strict=True)
-    if flt.errors:
-        details = {f"query.{k}": v for k, v in flt.errors.items()}
-        raise InvalidFilter(_("The filter is not valid."), details=details)
+    flt = query_filter(payload.query)
     link, url = sharing.create_share_link(
         organization=request.auth.organization,
         member=request.auth.created_by,

@@ -9,9 +9,10 @@ from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Status
 
 from npsloop.api.auth import require_write
-from npsloop.api.schemas import EmailIn, SuppressionOut, SuppressionPage
+from npsloop.api.params import check_cursor
+from npsloop.api.schemas import EmailIn, SuppressionOut, SuppressionPage, Text
 from npsloop.api.services import SUPPRESSIONS, suppress, unsuppress
-from npsloop.api.shared import ERRORS
+from npsloop.api.shared import BODY_ERRORS, ERRORS
 from npsloop.contacts.models import Contact
 from npsloop.responses.pagination import decode, encode
 
@@ -33,7 +34,7 @@ def _list(request: HttpRequest, kind: str, cursor: str | None, limit: int) -> di
     qs = Contact.objects.filter(
         organization=request.auth.organization, **{f"{field}__isnull": False}
     ).order_by(f"-{field}", "-id")
-    if cursor:
+    if check_cursor(cursor):
         at, pk = decode(cursor)
         qs = qs.filter(**{f"{field}__lt": at}) | qs.filter(**{field: at, "id__lt": pk})
     items = list(qs[: limit + 1])
@@ -50,7 +51,9 @@ def _routes(kind: Kind) -> None:
     ):
         return _list(request, kind, cursor, limit)
 
-    @router.post(f"/{kind}", response={201: SuppressionOut, **ERRORS}, operation_id=f"add_{kind}")
+    @router.post(
+        f"/{kind}", response={201: SuppressionOut, **BODY_ERRORS}, operation_id=f"add_{kind}"
+    )
     def add(request: HttpRequest, payload: EmailIn):
         require_write(request)
         contact = suppress(organization=request.auth.organization, email=payload.email, kind=kind)
@@ -59,7 +62,7 @@ def _routes(kind: Kind) -> None:
     @router.delete(
         f"/{kind}/{{email}}", response={204: None, **ERRORS}, operation_id=f"remove_{kind}"
     )
-    def remove(request: HttpRequest, email: str):
+    def remove(request: HttpRequest, email: Text):
         require_write(request)
         contact = get_object_or_404(
             Contact,

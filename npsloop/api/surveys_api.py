@@ -10,7 +10,7 @@ from npsloop.api.auth import require_write
 from npsloop.api.errors import Conflict
 from npsloop.api.schemas import SurveyCreate, SurveyCreated, SurveyOut, SurveyUpdate
 from npsloop.api.services import api_create_survey, update_survey
-from npsloop.api.shared import ERRORS
+from npsloop.api.shared import BODY_ERRORS, ERRORS
 from npsloop.surveys.models import Survey
 from npsloop.surveys.services import set_status
 
@@ -22,7 +22,7 @@ def _surveys(request: HttpRequest) -> QuerySet[Survey]:
 
 
 def _split(payload: SurveyCreate | SurveyUpdate) -> tuple[dict, dict]:
-    data = payload.dict(exclude_unset=True)
+    data = payload.model_dump(exclude_unset=True)
     texts = {
         lang: {k: v for k, v in values.items() if v is not None}
         for lang, values in (data.pop("texts", None) or {}).items()
@@ -38,7 +38,7 @@ def list_surveys(request: HttpRequest, include_archived: bool = False):
     return [present.survey(s) for s in qs.order_by("name", "id")]
 
 
-@router.post("/surveys", response={201: SurveyCreated, **ERRORS})
+@router.post("/surveys", response={201: SurveyCreated, **BODY_ERRORS})
 def create_survey(request: HttpRequest, payload: SurveyCreate):
     require_write(request)
     fields, texts = _split(payload)
@@ -53,7 +53,7 @@ def read_survey(request: HttpRequest, survey_id: int):
     return present.survey(get_object_or_404(_surveys(request), pk=survey_id))
 
 
-@router.patch("/surveys/{survey_id}", response={200: SurveyOut, **ERRORS})
+@router.patch("/surveys/{survey_id}", response={200: SurveyOut, **BODY_ERRORS})
 def change_survey(request: HttpRequest, survey_id: int, payload: SurveyUpdate):
     require_write(request)
     survey = get_object_or_404(_surveys(request), pk=survey_id)
