@@ -196,3 +196,27 @@ def test_cursor_round_trip_and_garbage():
 def test_an_end_before_the_start_is_dropped():
     flt = parse("from=2026-03-10&to=2026-03-01")
     assert "to" in flt.errors and flt.date_to is None
+
+
+@pytest.mark.parametrize(
+    "query, key",
+    [
+        ("to=9999-12-31", "to"),
+        ("from=0001-01-01", "from"),
+        ("assignee=%C2%B2", "assignee"),
+        ("assignee=99999999999999999999999", "assignee"),
+        ("q=a%00b", "q"),
+    ],
+)
+def test_values_that_would_crash_a_query_are_errors(query, key):
+    from npsloop.responses.filters import parse
+
+    flt = parse(query)
+    assert key in flt.errors
+    assert flt.is_empty  # left out, explained in errors
+
+
+def test_inbox_and_dashboard_answer_odd_filters_without_a_500(member_client):
+    for query in ("to=9999-12-31", "from=0001-01-01", "assignee=%C2%B2", "q=a%00b"):
+        assert member_client.get(f"/inbox/?{query}").status_code == 200, query
+        assert member_client.get(f"/dashboard/?{query}").status_code == 200, query

@@ -542,3 +542,17 @@ def test_a_lost_fan_out_job_is_replayed_once(org_a, contact, survey, receiver):
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 2
     # Older than the window: not replayed (nor sent twice).
     assert services.reconcile_fan_out(now=response.updated_at + dt.timedelta(hours=1)) == 0
+
+
+def test_reconciler_does_not_flood_a_busy_queue(org_a, contact, rate, receiver, monkeypatch):
+    channel = webhook_channel(org_a, receiver.url)
+    rule(org_a, Rule.Trigger.RESPONSE, channel)
+    receiver.reply(500, "boom")
+    rate(contact, 9)
+    overdue = timezone.now() - dt.timedelta(minutes=5)
+    Delivery.objects.update(next_attempt_at=overdue)
+
+    monkeypatch.setattr(services, "queue_busy", lambda: True)
+    assert services.reconcile()["enqueued"] == 0  # its job is probably still waiting
+    monkeypatch.setattr(services, "queue_busy", lambda: False)
+    assert services.reconcile()["enqueued"] == 1

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Prefetch
 from django.utils import timezone
 
 from npsloop.accounts.models import Membership, Organization
@@ -40,9 +40,12 @@ Trigger = Rule.Trigger
 MAX_ATTEMPTS = 14
 # Zapier REST hook subscriptions: event name → the rule trigger it stands for.
 ZAPIER_EVENTS = {"new_response": Trigger.RESPONSE, "new_comment": Trigger.COMMENT}
-# Channels that can take a digest (a ticket per digest would make no sense).
 # Responses the reconciler looks at per organization and run.
 REPLAY_BATCH = 1000
+# While the queue has work waiting, a due row is most likely still in it: the reconciler
+# waits this long before enqueuing it again (or replaying a fan-out).
+BUSY_LOST_AFTER = dt.timedelta(minutes=30)
+# Channels that can take a digest (a ticket per digest would make no sense).
 DIGEST_KINDS = {Channel.Kind.EMAIL, Channel.Kind.WEBHOOK, Channel.Kind.SLACK}
 
 
@@ -58,7 +61,7 @@ def _matches(rule: Rule, response_id: int) -> bool:
 
 def _load_response(response_id: int) -> Response | None:
     return (
-        Response.objects.select_related("survey", "contact", "assignee", "organization")
+        Response.objects.select_related("survey", "contact", "assignee")
         .prefetch_related("tags")
         .filter(pk=response_id)
         .first()
@@ -104,7 +107,7 @@ def fan_out_response(
         for rule in _active_rules(response.organization_id, trigger):
             if not _matches(rule, response.pk):
                 continue
-            for channel in rule.channels.filter(active=True):
+            for channel in rule.live:
                 stored += bool(_store(channel, key, event, rule=rule, response=response))
         for channel in _zapier_hooks(response.organization_id, trigger):
             stored += bool(_store(channel, key, event, response=response))
@@ -124,6 +127,8 @@ def reconcile_fan_out(
     what changed); a lost one of those is not rebuilt.
     """
     now = now or timezone.now()
+    if queue_busy():
+        grace = max(grace, BUSY_LOST_AFTER)
     organizations = set(
         Rule.objects.filter(
             active=True, trigger__in=[Trigger.RESPONSE, Trigger.COMMENT]
@@ -171,17 +176,31 @@ def fan_out_unsubscribed(*, contact_id: int) -> int:
     key = payloads.event_id("unsubscribed", contact.pk, payloads.iso(contact.unsubscribed_at))
     stored = 0
     for rule in _active_rules(contact.organization_id, Trigger.UNSUBSCRIBED):
-        for channel in rule.channels.filter(active=True):
+        for channel in rule.live:
             stored += bool(_store(channel, key, event, rule=rule))
     return stored
 
 
 def _active_rules(organization_id: int, trigger: str) -> list[Rule]:
+    # The active channels come with the rules: one query, not one per rule.
     return list(
         Rule.objects.filter(organization_id=organization_id, trigger=trigger, active=True)
         .select_related("saved_filter", "organization")
+        .prefetch_related(
+            Prefetch("channels", queryset=Channel.objects.filter(active=True), to_attr="live")
+        )
         .order_by("pk")
     )
+
+
+def queue_busy() -> bool:
+    """Whether jobs are waiting in the queue (then a due row is probably among them)."""
+    from huey.contrib.djhuey import HUEY
+
+    try:
+        return HUEY.pending_count() > 0
+    except Exception:  # an unreachable queue: let the reconciler try
+        return False
 
 
 def _zapier_hooks(organization_id: int, trigger: str) -> list[Channel]:
@@ -382,6 +401,9 @@ def reconcile(*, lost_after: dt.timedelta = dt.timedelta(minutes=2)) -> dict[str
         state=State.FAILED, last_error="The worker stopped while sending, on every attempt."
     )
     returned = stale.update(state=State.SCHEDULED, next_attempt_at=now)
+    if queue_busy():
+        # Re-enqueuing rows whose jobs are still waiting would only lengthen the queue.
+        lost_after = max(lost_after, BUSY_LOST_AFTER)
     due = list(
         Delivery.objects.filter(state=State.SCHEDULED, next_attempt_at__lte=now - lost_after)
         .order_by("next_attempt_at")

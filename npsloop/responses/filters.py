@@ -84,12 +84,25 @@ def _int(value: str, name: str, errors: dict[str, str], low: int, high: int) -> 
     return number
 
 
+# Dates a filter may name: the day after the last one and the range before the first
+# still exist as Python dates (the API uses the same bounds).
+FIRST_DAY = dt.date(2000, 1, 1)
+LAST_DAY = dt.date(2099, 12, 31)
+
+
 def _date(value: str, name: str, errors: dict[str, str]) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         errors[name] = _("%(value)s is not a date (YYYY-MM-DD).") % {"value": value[:50]}
         return None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        errors[name] = _("Choose a date from %(first)s to %(last)s.") % {
+            "first": FIRST_DAY.isoformat(),
+            "last": LAST_DAY.isoformat(),
+        }
+        return None
+    return day
 
 
 def parse(query: str | dict | None, *, strict: bool = False) -> ResponseFilter:
@@ -114,6 +127,10 @@ def parse(query: str | dict | None, *, strict: bool = False) -> ResponseFilter:
     for key, raw in items:
         value = str(raw).strip()[:200]
         if not value:
+            continue
+        if "\x00" in key or "\x00" in value:
+            # PostgreSQL cannot compare text containing NUL; no real filter has one.
+            errors[key.replace("\x00", "")[:60] or "q"] = _("Text may not contain NUL.")
             continue
         if key == "prop" and "=" in value:
             # The inbox form's "key=value" field; canonical links use prop.<key>=<value>.
@@ -162,7 +179,11 @@ def parse(query: str | dict | None, *, strict: bool = False) -> ResponseFilter:
         errors["status"] = _("Choose open or closed.")
         status = ""
     assignee = one("assignee")
-    if assignee and assignee != "none" and not assignee.isdigit():
+    if (
+        assignee
+        and assignee != "none"
+        and not (assignee.isascii() and assignee.isdigit() and int(assignee) <= 2**62)
+    ):
         errors["assignee"] = _("Choose a member.")
         assignee = ""
     known = {
