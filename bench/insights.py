@@ -1,0 +1,359 @@
+"""Insights benchmark: the dashboard's reads on a million responses.
+
+    .venv/bin/python bench/insights.py [--db sqlite|postgres|both] [--rows 1000000] [--reuse]
+
+For each database a fresh one is filled by bench/fill.py (one organization, 1,000,000
+responses over two years), then a child process (Django set up on that database) times
+the dashboard as `npsloop.insights.selectors.dashboard` reads it (key figures with the
+previous range, the weekly trend, the breakdown by `prop.plan`) for the whole two
+years and for the last 90 days, and each of the three reads on its own, against the
+same aggregates written by hand as one SQL query each, run on the raw DB-API cursor of
+the same connection. It prints median and p95 milliseconds, the ratio app ÷ baseline,
+and whether the aim (the full dashboard under 250 ms and within 1.5x of the baseline)
+is met. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import fill  # noqa: E402
+
+AIM_MS = 250.0
+AIM_RATIO = 1.5
+BREAKDOWN = "prop.plan"
+
+# Key figures: the score distribution and comments of the range and the distribution of
+# the range before (one pass over both), invitations sent/responded, unsubscribes and
+# bounces. One statement; the LEFT JOIN keeps the counts when no response matches.
+METRICS = """
+WITH d AS (
+  SELECT score,
+         count(*) FILTER (WHERE created_at >= %(start)s) AS n,
+         count(*) FILTER (WHERE created_at >= %(start)s AND comment <> '') AS c,
+         count(*) FILTER (WHERE created_at < %(start)s) AS prev
+    FROM responses_response
+   WHERE organization_id = %(org)s AND created_at >= %(before)s AND created_at < %(end)s
+   GROUP BY score
+), i AS (
+  SELECT count(*) AS sent,
+         count(*) FILTER (WHERE EXISTS (
+           SELECT 1 FROM responses_response r
+            WHERE r.invitation_id = v.id AND r.organization_id = %(org)s)) AS responded
+    FROM invitations_invitation v
+   WHERE v.organization_id = %(org)s AND v.state IN ('sent', 'responded')
+     AND v.sent_at >= %(start)s AND v.sent_at < %(end)s
+), m AS (
+  SELECT count(*) FILTER (WHERE unsubscribed_at >= %(start)s
+                            AND unsubscribed_at < %(end)s) AS unsubscribes,
+         count(*) FILTER (WHERE bounced_at >= %(start)s AND bounced_at < %(end)s) AS bounces
+    FROM contacts_contact
+   WHERE organization_id = %(org)s
+)
+SELECT d.score, d.n, d.c, d.prev, i.sent, i.responded, m.unsubscribes, m.bounces
+  FROM i CROSS JOIN m LEFT JOIN d ON 1 = 1
+"""
+# Responses per week (weeks start on Monday in the organization's zone) and score.
+TREND = """
+SELECT {week} AS week, score, count(*)
+  FROM responses_response
+ WHERE organization_id = %(org)s AND created_at >= %(start)s AND created_at < %(end)s
+ GROUP BY 1, 2
+"""
+WEEK_POSTGRES = "(date_trunc('week', created_at AT TIME ZONE %(zone)s))::date"
+# Responses per plan (the contact's property) and score.
+BREAKDOWN_SQL = """
+SELECT {plan} AS plan, r.score, count(*)
+  FROM responses_response r
+  LEFT JOIN contacts_contact c ON c.id = r.contact_id
+ WHERE r.organization_id = %(org)s AND r.created_at >= %(start)s AND r.created_at < %(end)s
+ GROUP BY 1, 2
+"""
+PLAN = {
+    "postgres": "c.properties ->> 'plan'",
+    "sqlite": "json_extract(c.properties, '$.plan')",
+}
+
+
+def week_sqlite(zone: dt.tzinfo, start: dt.datetime, end: dt.datetime) -> str:
+    """The Monday of the week in `zone` in plain SQLite SQL: SQLite has no time zones, so
+    the UTC offset is picked by a CASE over the zone's transitions within the range."""
+    spans: list[tuple[dt.datetime, int]] = []
+    moment = start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    while moment < end:
+        offset = int(moment.astimezone(zone).utcoffset().total_seconds() // 60)
+        if not spans or spans[-1][1] != offset:
+            spans.append((moment, offset))
+        moment += dt.timedelta(hours=1)
+    branches = " ".join(
+        f"WHEN created_at < '{fill.django_datetime(spans[i + 1][0])}' THEN '{off:+d} minutes'"
+        for i, (_at, off) in enumerate(spans[:-1])
+    )
+    last = f"'{spans[-1][1]:+d} minutes'"
+    shift = f"CASE {branches} ELSE {last} END" if branches else last
+    return f"date(created_at, {shift}, '-6 days', 'weekday 1')"
+
+
+# --------------------------------------------------------------------------- child
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Runs in the child process, with Django set up on the filled database."""
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from npsloop.accounts.models import Organization
+    from npsloop.insights import periods, selectors
+    from npsloop.insights.options import Options, with_range
+    from npsloop.responses.filters import parse
+
+    kind, info = fill.child_info()
+    org = Organization.objects.get(pk=info["org"])
+    zone = org.zone
+    today = dt.datetime.fromisoformat(info["end"]).astimezone(zone).date()
+    first = dt.datetime.fromisoformat(info["start"]).astimezone(zone).date()
+    options = Options(period=periods.WEEK, rolling=1, breakdown=BREAKDOWN)
+    connection.ensure_connection()
+    raw = connection.connection  # the driver's own connection: sqlite3 or psycopg
+
+    def midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), zone)
+
+    def sql_run(sql: str, params: dict[str, Any]) -> list[tuple]:
+        cur = raw.cursor()
+        try:
+            cur.execute(sql, params)
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    out: dict[str, Any] = {"cases": []}
+    for label, query in (("2 years", f"from={first}&to={today}"), ("last 90 days", "")):
+        flt = parse(query)
+        ranged = with_range(flt, today)
+        start, end = midnight(ranged.date_from), midnight(ranged.date_to + dt.timedelta(days=1))
+        before_from, _before_to = periods.previous_range(ranged.date_from, ranged.date_to)
+        params = {
+            "org": info["org"],
+            "start": start,
+            "end": end,
+            "before": midnight(before_from),
+            "zone": info["zone"],
+        }
+        params = {k: fill.db_value(kind, v) for k, v in params.items()}
+        week = WEEK_POSTGRES if kind == "postgres" else week_sqlite(zone, start, end)
+        sqls = {
+            "metrics": fill.sql_for(kind, METRICS),
+            "trend": fill.sql_for(kind, TREND.format(week=week)),
+            "breakdown": fill.sql_for(kind, BREAKDOWN_SQL.format(plan=PLAN[kind])),
+        }
+
+        def base(names: tuple[str, ...], sqls=sqls, params=params) -> dict[str, list]:
+            return {name: sql_run(sqls[name], params) for name in names}
+
+        apps = {
+            "dashboard": lambda flt=flt: selectors.dashboard(org, flt, options, today=today),
+            "metrics": lambda ranged=ranged: selectors.metrics(org, ranged),
+            "trend": lambda ranged=ranged: selectors.trend(
+                org, ranged, period=periods.WEEK, rolling_window=1, today=today
+            ),
+            "breakdown": lambda ranged=ranged: selectors.breakdown(org, ranged, BREAKDOWN),
+        }
+        with CaptureQueriesContext(connection) as queries:
+            board = apps["dashboard"]()
+        checked = check(board, base(("metrics", "trend", "breakdown")))
+        fill.say(
+            f"{kind} {label}: {len(queries)} queries, {board.metrics.summary.total:,} "
+            f"responses, {len(board.trend.points)} weeks, {len(board.breakdown.groups)} plans; "
+            "same figures as the baseline: "
+            + ("yes" if not checked else "NO (" + ", ".join(checked) + ")")
+        )
+        for part, app in apps.items():
+            names = ("metrics", "trend", "breakdown") if part == "dashboard" else (part,)
+            ours, theirs = fill.time_pair(
+                app,
+                lambda names=names: base(names),
+                repeat=args.repeat,
+                warmup=args.warmup,
+                budget=args.budget,
+            )
+            out["cases"].append(
+                {
+                    "range": label,
+                    "part": part,
+                    "app": fill.summary(ours),
+                    "baseline": fill.summary(theirs),
+                    "queries": len(queries) if part == "dashboard" else None,
+                    "base_queries": len(names),
+                    "differences": checked if part == "dashboard" else [],
+                    "responses": board.metrics.summary.total,
+                }
+            )
+        out.setdefault("sql", {})[label] = [q["sql"] for q in queries.captured_queries]
+    return out
+
+
+def check(board, rows: dict[str, list]) -> list[str]:
+    """Where the dashboard's figures differ from the hand-written queries' (none expected)."""
+    problems = []
+    now, prev, comments = [0] * 11, [0] * 11, 0
+    # Every row carries the same invitation and contact counts (one row even without
+    # responses: the LEFT JOIN).
+    sent, responded, unsubscribes, bounces = rows["metrics"][0][4:]
+    for score, n, c, p, *_counts in rows["metrics"]:
+        if score is not None:
+            now[score], prev[score], comments = n, p, comments + c
+    m = board.metrics
+    if list(m.summary.distribution) != now or m.comments != comments:
+        problems.append("metrics: distribution or comments")
+    if m.previous is not None and list(m.previous.distribution) != prev:
+        problems.append("metrics: previous range")
+    if (m.sent, m.responded, m.unsubscribes, m.bounces) != (
+        sent,
+        responded,
+        unsubscribes,
+        bounces,
+    ):
+        problems.append("metrics: sent, responded, unsubscribes or bounces")
+    weeks: dict[dt.date, list[int]] = {}
+    for week, score, n in rows["trend"]:
+        day = week if isinstance(week, dt.date) else dt.date.fromisoformat(str(week)[:10])
+        weeks.setdefault(day, [0] * 11)[score] = n
+    ours = {p.start: list(p.summary.distribution) for p in board.trend.points if p.summary.total}
+    if ours != weeks:
+        problems.append("trend: weekly counts")
+    plans: dict[str, list[int]] = {}
+    for plan, score, n in rows["breakdown"]:
+        plans.setdefault(plan or "", [0] * 11)[score] += n
+    ours = {g.key: list(g.summary.distribution) for g in board.breakdown.groups}
+    if ours != plans:
+        problems.append("breakdown: counts per plan")
+    return problems
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(results: dict[str, dict[str, Any]], described: list[str], args) -> bool:
+    print()
+    print(
+        "npsloop insights benchmark: the dashboard (key figures, weekly trend, breakdown by "
+        f"{BREAKDOWN})"
+    )
+    print(f"  {fill.machine()}")
+    if "postgres" in results:
+        print(f"  {fill.describe_postgres()}")
+    for line in described:
+        print(f"  {line}")
+    print(
+        f"  timed: up to {args.warmup} warm-up rounds, then up to {args.repeat} rounds (fewer, "
+        f"at least 5, when a case would take over {args.budget:g} s), app and baseline "
+        "interleaved"
+    )
+    print()
+    header = ["db", "range", "read", "app ms (median)", "app p95", "baseline ms", "base p95"]
+    header += ["ratio", "n", "queries", f"aim <{AIM_MS:g} ms & <={AIM_RATIO:g}x"]
+    rows, all_met, warnings = [], True, []
+    for kind, result in results.items():
+        for case in result["cases"]:
+            app, base = case["app"], case["baseline"]
+            ratio = app["median"] / base["median"] if base["median"] else float("inf")
+            aim = "-"
+            if case["part"] == "dashboard":
+                met = app["median"] < AIM_MS and ratio <= AIM_RATIO
+                all_met &= met
+                aim = "yes" if met else "NO"
+            queries = f"{case['queries']} vs {case['base_queries']}" if case["queries"] else ""
+            rows.append(
+                [
+                    kind,
+                    case["range"],
+                    case["part"] if case["part"] == "dashboard" else f"  {case['part']}",
+                    f"{app['median']:.1f}",
+                    f"{app['p95']:.1f}",
+                    f"{base['median']:.1f}",
+                    f"{base['p95']:.1f}",
+                    f"{ratio:.2f}",
+                    str(app["n"]),
+                    queries,
+                    aim,
+                ]
+            )
+            for problem in case["differences"]:
+                warnings.append(f"{kind} {case['range']}: the baseline differs in {problem}")
+    fill.table(header, rows, left=3)
+    print()
+    print(
+        "  dashboard: selectors.dashboard(org, filter, Options(period='week', breakdown=\n"
+        f"  '{BREAKDOWN}'), today=the data's last day): metrics (with the previous range),\n"
+        "  trend and breakdown; the indented rows time each read alone. baseline: the same\n"
+        "  aggregates written by hand, one SQL statement per read (key figures incl. the\n"
+        "  previous range in one pass; weekly buckets in the organization's zone), on the same\n"
+        "  connection's DB-API cursor. queries: the app's vs the baseline's statements. ratio:\n"
+        "  app median / baseline median. The aim is judged on the medians."
+    )
+    for warning in warnings:
+        print(f"  WARNING: {warning}")
+    print()
+    print(f"aim met for every dashboard: {'yes' if all_met else 'NO'}")
+    return all_met
+
+
+# --------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="responses to fill")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the filled databases and use them again next time (bench/fill.py --clean)",
+    )
+    parser.add_argument("--repeat", type=int, default=20, help="timed rounds per case")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds per case")
+    parser.add_argument(
+        "--budget", type=float, default=30, help="seconds per case before fewer rounds"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("command", nargs="?", choices=["measure"], help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "measure":
+        print(json.dumps(measure(args)))
+        return 0
+    signal.signal(signal.SIGTERM, fill.interrupt)  # clean up on SIGTERM as on Ctrl-C
+    child = ["--repeat", str(args.repeat), "--warmup", str(args.warmup)]
+    child += ["--budget", str(args.budget)]
+    try:
+        results, described = fill.run_measurements(
+            str(Path(__file__).resolve()), fill.kinds_of(args.db), args.rows, args.reuse, child
+        )
+    except KeyboardInterrupt:
+        print("\ninterrupted (the databases were dropped unless --reuse)", file=sys.stderr)
+        return 130
+    report(results, described, args)
+    if args.json:
+        args.json.write_text(json.dumps({"described": described, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
