@@ -2,7 +2,7 @@
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run demo test lint format messages clean
+.PHONY: run demo test reliability lint format messages clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
+
+## The fault-and-load suite (tests/reliability): real processes on PostgreSQL and Redis;
+## it stops and starts the machine's PostgreSQL once.
+reliability: $(STAMP)
+	NPSLOOP_RELIABILITY=1 $(VENV)/bin/pytest -p no:cacheprovider tests/reliability -s
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -548,10 +548,11 @@ class Bench:
     def baseline(self, env: dict[str, str], fmt: str, path: Path) -> Run:
         argv = [PY, str(Path(__file__).resolve()), "dump", "--format", fmt, "--out", str(path)]
         before = cpu_sample(os.getpgrp())
-        done = subprocess.run(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
         after = cpu_sample(os.getpgrp())  # PostgreSQL's CPU in the same span
         if done.returncode:
-            return Run(error=f"the baseline failed ({done.returncode})")
+            last = (done.stderr.strip().splitlines() or ["?"])[-1]
+            return Run(error=f"the baseline failed ({done.returncode}): {last[:200]}")
         result = json.loads(done.stdout.strip().splitlines()[-1])
         return Run(
             rows=result["rows"],

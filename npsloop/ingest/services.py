@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from npsloop.contacts.services import apply_identify, mark_seen
@@ -150,6 +150,9 @@ def process_pending(*, survey_id: int, limit: int = 500) -> int:
     return done
 
 
+APPLY_ATTEMPTS = 3
+
+
 def process_event(pk: int) -> bool:
     """Claim one event and apply it; False when another worker has it."""
     now = timezone.now()
@@ -159,11 +162,19 @@ def process_event(pk: int) -> bool:
         return False
     event = IngestEvent.objects.select_related("survey").get(pk=pk)
     try:
-        with transaction.atomic():
-            contact = _apply(event)
-            IngestEvent.objects.filter(pk=pk).update(
-                state=State.DONE, processed_at=timezone.now(), contact=contact
-            )
+        for attempt in range(1, APPLY_ATTEMPTS + 1):
+            try:
+                with transaction.atomic():
+                    contact = _apply(event)
+                    IngestEvent.objects.filter(pk=pk).update(
+                        state=State.DONE, processed_at=timezone.now(), contact=contact
+                    )
+                break
+            except IntegrityError:
+                # Two identify calls for one new person at once: both inserted the
+                # contact and one lost. Again, the contact exists and is updated.
+                if attempt == APPLY_ATTEMPTS:
+                    raise
     except Exception as exc:  # one bad event must not stop the others
         log.exception("ingest event %s failed", pk)
         IngestEvent.objects.filter(pk=pk).update(state=State.FAILED, error=repr(exc)[:2000])

@@ -28,6 +28,7 @@ from npsloop.mail.services import deliver
 from npsloop.surveys.models import Survey
 from npsloop.surveys.selectors import language_for
 from npsloop.web.backoff import retry_delay
+from npsloop.web.dbretry import retry_on_disconnect
 from npsloop.web.secrets import random_token
 
 log = logging.getLogger(__name__)
@@ -118,10 +119,17 @@ def send_invitation(invitation_id: int) -> str:
         )
     except MailError as error:
         return _failed(invitation, error, now)
-    Invitation.objects.filter(pk=invitation.pk, state=State.SENDING).update(
-        state=State.SENT, sent_at=timezone.now(), message_id=message_id(invitation), last_error=""
+    # The server took the message: record it even across a short database outage, or
+    # the reconciler would send it a second time.
+    retry_on_disconnect(
+        lambda: Invitation.objects.filter(pk=invitation.pk, state=State.SENDING).update(
+            state=State.SENT,
+            sent_at=timezone.now(),
+            message_id=message_id(invitation),
+            last_error="",
+        )
     )
-    _event(invitation.pk, "sent", contact.email)
+    retry_on_disconnect(lambda: _event(invitation.pk, "sent", contact.email))
     return "sent"
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from npsloop.accounts.models import Organization
 from npsloop.mail.errors import MailError
 from npsloop.mail.models import OutboundEmail
+from npsloop.web.dbretry import retry_on_disconnect
 
 
 def outbox_mode() -> bool:
@@ -82,7 +83,10 @@ def deliver(
 
 
 def _finish(record: OutboundEmail, status: str, error: str = "") -> None:
-    OutboundEmail.objects.filter(pk=record.pk).update(
-        status=status, error=error, finished_at=timezone.now()
+    # After a send, the record must be written even across a short database outage.
+    retry_on_disconnect(
+        lambda: OutboundEmail.objects.filter(pk=record.pk).update(
+            status=status, error=error, finished_at=timezone.now()
+        )
     )
     record.status, record.error = status, error

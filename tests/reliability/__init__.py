@@ -1,0 +1,1 @@
+"""The fault-and-load suite: real web servers, workers, PostgreSQL, Redis, SMTP and webhooks."""
