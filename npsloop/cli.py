@@ -54,6 +54,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.executable, "-m", "gunicorn", "npsloop.wsgi:application",
         "--bind", f"{args.host}:{args.port}",
         "--workers", str(args.web_workers),
+        # Threads: a long streamed export runs in a request thread while the worker's
+        # main loop keeps reporting to the arbiter; with sync workers gunicorn's timeout
+        # (30 s) would kill any download that takes longer.
+        "--worker-class", "gthread",
+        "--threads", str(args.web_threads),
         "--no-control-socket",  # one per user by default: two servers would clash
         "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
     ]  # fmt: skip
@@ -173,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
+    serve.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS", "4")))
     serve.add_argument("--no-worker", action="store_true", help="web server only")
     serve.set_defaults(func=cmd_serve)
 
