@@ -4,7 +4,7 @@
 
 For each database the fill of bench/fill.py (one organization, 1,000,000 responses over
 two years; with --reuse the kept one) is served as in production (`npsloop serve
---no-worker`: gunicorn, sync workers, the production settings). With a read-only API
+--no-worker`: gunicorn as npsloop configures it, the production settings). With a read-only API
 token, `GET /api/v1/responses/export?format=jsonl|csv` (no filter: every response) is
 downloaded to a file while the RSS of the gunicorn workers is watched. The baseline is
 a plain SQL cursor (sqlite3 / psycopg, no Django) that writes the same rows, the same
@@ -586,15 +586,16 @@ def report(bench: Bench, args: argparse.Namespace) -> bool:
         print(f"  {fill.describe_postgres()}")
     for line in bench.described:
         print(f"  {line}")
-    timeout = (
-        f"--timeout {args.gunicorn_timeout} (GUNICORN_CMD_ARGS)"
-        if args.gunicorn_timeout is not None
-        else "gunicorn's default --timeout 30"
-    )
     print(
         f"  server: npsloop serve --no-worker --web-workers {args.web_workers} (gunicorn "
-        f"{gunicorn.__version__}, sync workers, {timeout}); client: httpx, one download at a "
-        "time, to a file"
+        f"{gunicorn.__version__}, gthread workers with WEB_THREADS="
+        f"{os.environ.get('WEB_THREADS', '4')} threads; timeout: "
+        + (
+            f"{args.gunicorn_timeout} s via GUNICORN_CMD_ARGS"
+            if args.gunicorn_timeout is not None
+            else "gunicorn's default, 30 s"
+        )
+        + "); client: httpx, one download at a time, to a file"
     )
     print(f"  {args.repeat} run(s) per format, npsloop and baseline alternating; medians shown")
     print()
