@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from npsloop.accounts.services import create_organization
 from npsloop.ingest.models import IngestEvent
-from npsloop.invitations.links import rating_token
+from npsloop.invitations.links import rating_token, unsubscribe_token
 from npsloop.invitations.models import Invitation
 from npsloop.invitations.services import schedule_invitation
 from npsloop.mail.models import OutboundEmail
@@ -148,6 +148,25 @@ def test_rating_pages_are_limited_per_client_address(client, invitation, setting
     assert client.get(page, REMOTE_ADDR="198.51.100.2").status_code == 200
     clock.advance(60)
     assert client.get(page).status_code == 200
+
+
+def test_the_unsubscribe_page_shares_the_rating_pages_limit(client, invitation, settings, clock):
+    """Guessing or hammering unsubscribe links is limited per address like rating links;
+    a refused one-click POST unsubscribes nobody."""
+    settings.NPSLOOP_RATING_RATE_LIMIT = "3/min"
+    page = reverse("unsubscribe", args=[unsubscribe_token(invitation.key)])
+    assert client.get(_rate_path(invitation)).status_code == 200
+    assert client.get(page).status_code == 200
+    assert client.get(reverse("unsubscribe", args=["not-a-token"])).status_code == 404
+    refused = client.post(page)
+    assert refused.status_code == 429 and refused["Retry-After"]
+    assert "Please try again in" in refused.content.decode()
+    invitation.contact.refresh_from_db()
+    assert invitation.contact.unsubscribed_at is None
+    clock.advance(60)
+    assert client.post(page).status_code == 200
+    invitation.contact.refresh_from_db()
+    assert invitation.contact.unsubscribed_at is not None
 
 
 def test_behind_a_trusted_proxy_each_forwarded_client_counts_alone(

@@ -13,7 +13,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from npsloop.invitations.links import LinkExpired, LinkInvalid, RatingLink, read_rating_token
@@ -24,40 +23,7 @@ from npsloop.responses.services import record_rating
 from npsloop.surveys.defaults import fill
 from npsloop.surveys.selectors import text_for
 from npsloop.web.public import link_problem, public_headers
-from npsloop.web.ratelimit import Verdict, limit_by_ip
-
-# RATING_RATE_LIMIT: requests per client address to these pages together. A person
-# needs about four (page, recorded score, comment, thanks); a mail scanner checking
-# every link of one email 11 or 22.
-DEFAULT_RATE_LIMIT = "60/min"
-
-
-def _wait_text(verdict: Verdict) -> str:
-    return ngettext(
-        "Too many requests from your network. Please try again in %(seconds)d second.",
-        "Too many requests from your network. Please try again in %(seconds)d seconds.",
-        verdict.retry_after,
-    ) % {"seconds": verdict.retry_after}
-
-
-def _too_many_page(request: HttpRequest, verdict: Verdict) -> HttpResponse:
-    return link_problem(
-        request, title=_("Please wait a moment"), text=_wait_text(verdict), status=429
-    )
-
-
-def _too_many_json(request: HttpRequest, verdict: Verdict) -> HttpResponse:
-    return public_headers(
-        JsonResponse({"recorded": False, "error": _wait_text(verdict)}, status=429)
-    )
-
-
-rating_limit = limit_by_ip(
-    "rating", "NPSLOOP_RATING_RATE_LIMIT", DEFAULT_RATE_LIMIT, _too_many_page
-)
-record_limit = limit_by_ip(
-    "rating", "NPSLOOP_RATING_RATE_LIMIT", DEFAULT_RATE_LIMIT, _too_many_json
-)
+from npsloop.web.public_limits import json_limit, page_limit
 
 
 def _resolve(request: HttpRequest, token: str) -> tuple[RatingLink, Invitation] | HttpResponse:
@@ -98,7 +64,7 @@ def _score_from(request: HttpRequest, default: int) -> int:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@rating_limit
+@page_limit
 def rate(request: HttpRequest, token: str) -> HttpResponse:
     resolved = _resolve(request, token)
     if isinstance(resolved, HttpResponse):
@@ -138,7 +104,7 @@ def rate(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_POST
-@record_limit
+@json_limit
 def rate_record(request: HttpRequest, token: str) -> HttpResponse:
     """Called by the page's script once a person sees the page; records the score."""
     resolved = _resolve(request, token)
@@ -149,7 +115,7 @@ def rate_record(request: HttpRequest, token: str) -> HttpResponse:
     return public_headers(JsonResponse({"recorded": True, "score": response.score}))
 
 
-@rating_limit
+@page_limit
 def rate_thanks(request: HttpRequest, token: str) -> HttpResponse:
     resolved = _resolve(request, token)
     if isinstance(resolved, HttpResponse):
