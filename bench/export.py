@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -103,8 +105,8 @@ def _text(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, list):
         return ", ".join(value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
+    if isinstance(value, dict):  # as npsloop writes properties: compact, sorted keys
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if value else ""
     if value is None:
         return ""
     return value
@@ -141,11 +143,16 @@ def dump(args: argparse.Namespace) -> dict[str, Any]:
             return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=utc)
 
     cur.execute(fill.sql_for(kind, DUMP_SQL.format(tags=TAGS[kind])), [info["org"]])
-    decode = json.loads if kind == "sqlite" else (lambda value: value)
+    decode = orjson.loads if kind == "sqlite" else (lambda value: value)
     rows = 0
-    with open(args.out, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        if args.format == "csv":
+    csv_out = args.format == "csv"
+    with (
+        open(args.out, "w", encoding="utf-8", newline="")
+        if csv_out
+        else open(args.out, "wb") as out
+    ):
+        writer = csv.writer(out) if csv_out else None
+        if csv_out:
             out.write("\ufeff")
             writer.writerow(COLUMNS)
         while True:
@@ -179,12 +186,12 @@ def dump(args: argparse.Namespace) -> dict[str, Any]:
                     "name": " ".join(p for p in (first, last) if p) if contact_id else "",
                     "properties": (decode(properties) or {}) if contact_id else {},
                 }
-                if args.format == "csv":
+                if csv_out:
                     writer.writerow([_cell(item[c]) for c in COLUMNS])
-                else:
-                    lines.append(json.dumps(item, ensure_ascii=False, default=_text) + "\n")
+                else:  # JSON Lines as npsloop writes them (orjson)
+                    lines.append(orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE))
             if lines:
-                out.write("".join(lines))
+                out.write(b"".join(lines))
             rows += len(batch)
     cur.close()
     conn.close()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import zipfile
 
 import pytest
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 
 from npsloop.contacts.services import upsert_contact
 from npsloop.responses import workflow
@@ -37,6 +39,10 @@ def _body(response) -> bytes:
     if isinstance(response, StreamingHttpResponse):
         return b"".join(response.streaming_content)
     return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def _csv_rows(response) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(_body(response).decode("utf-8-sig"))))
 
 
 def test_csv_export_streams_with_filters(api, two_responses):
@@ -105,3 +111,107 @@ def test_inbox_export_button(member_client, two_responses):
 def test_inbox_export_needs_a_member(client, two_responses):
     answer = client.get("/inbox/export")
     assert answer.status_code == 302 and "/login/" in answer["Location"]
+
+
+def test_a_large_export_comes_in_pieces_with_every_row_once(api, org_a, survey, contact):
+    """More rows than one database fetch: every row once, newest first, with its tags and
+    person, whichever piece it is in; values as the models hold them."""
+    from npsloop.api import exports
+    from npsloop.responses.models import Response
+
+    organization = org_a.organization
+    start = timezone.now() - dt.timedelta(days=10)
+    total = exports.CHUNK * 2 + 7
+    Response.objects.bulk_create(
+        Response(
+            organization=organization,
+            survey=survey,
+            contact=contact if i % 3 else None,  # some without a person
+            score=i % 11,
+            comment=f"comment {i}" if i % 2 else "",
+            created_at=start + dt.timedelta(seconds=i),
+            updated_at=start + dt.timedelta(seconds=i, microseconds=i % 7),
+        )
+        for i in range(total)
+    )
+    last = Response.objects.filter(organization=organization).order_by("created_at").first()
+    workflow.add_tag(responses=Response.objects.filter(pk=last.pk), name="zeta", actor=None)
+    workflow.add_tag(responses=Response.objects.filter(pk=last.pk), name="alpha", actor=None)
+
+    answer = api.get("/responses/export", {"format": "jsonl"})
+    pieces = list(answer.streaming_content)
+    assert len(pieces) >= 3  # one per fetch, not one per row and not one in all
+    items = [json.loads(line) for line in b"".join(pieces).decode().splitlines()]
+    models = list(
+        Response.objects.filter(organization=organization)
+        .select_related("contact", "survey")
+        .order_by("-created_at", "-id")
+    )
+    assert [i["id"] for i in items] == [m.pk for m in models]
+    for item, model in zip(items, models, strict=True):
+        assert item["created_at"] == model.created_at.isoformat()
+        assert item["updated_at"] == model.updated_at.isoformat()
+        assert item["score"] == model.score and item["category"] == model.category
+        assert item["comment"] == model.comment and item["survey"] == survey.name
+        assert item["person_id"] == model.contact_id
+        assert item["email"] == (model.contact.email if model.contact else "")
+        assert item["name"] == (model.contact.full_name if model.contact else "")
+    assert items[-1]["tags"] == ["alpha", "zeta"]  # the oldest, in the last piece
+
+    rows = _csv_rows(api.get("/responses/export"))
+    assert [int(r["id"]) for r in rows] == [m.pk for m in models]
+    assert rows[-1]["tags"] == "alpha, zeta"
+    assert rows[-1]["created_at"] == models[-1].created_at.isoformat()
+
+
+def test_export_keeps_odd_values_intact(api, org_a, survey):
+    """Huge integers and non-ASCII text in properties, a name that looks like a formula,
+    a response whose person was erased."""
+    person, _ = upsert_contact(
+        organization=org_a.organization,
+        email="odd@example.com",
+        first_name="=cmd",
+        properties={"big": 2**70, "städte": ["Zürich", "東京"], "nested": {"b": 1, "a": None}},
+    )
+    kept = respond(survey, person, 7, "ok")
+    lines = _body(api.get("/responses/export", {"format": "jsonl"})).decode().splitlines()
+    item = json.loads(lines[0])
+    assert item["id"] == kept.pk
+    assert item["properties"] == {
+        "big": 2**70,
+        "städte": ["Zürich", "東京"],
+        "nested": {"b": 1, "a": None},
+    }
+    rows = _csv_rows(api.get("/responses/export"))
+    assert rows[0]["name"] == "'=cmd"
+    assert json.loads(rows[0]["properties"])["big"] == 2**70
+    assert list(json.loads(rows[0]["properties"])) == ["big", "nested", "städte"]  # sorted
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_export_streams_from_a_cursor_that_is_not_materialised_first(
+    org_a, survey, contact, monkeypatch
+):
+    """Outside a transaction PostgreSQL would materialise a WITH HOLD cursor's whole
+    result before the first row; the export reads in a transaction instead, and a
+    client that goes away (the generator closed) leaves the connection clean."""
+    from django.db import connection
+
+    from npsloop.api import exports
+    from npsloop.responses.models import Response
+
+    monkeypatch.setattr(exports, "CHUNK", 2)
+    for score in (1, 5, 9, 10, 3):
+        respond(survey, contact, score)
+    assert connection.get_autocommit()
+    pieces = exports.batches(Response.objects.filter(organization=org_a.organization))
+    first = next(pieces)
+    assert len(first) == 2
+    assert connection.in_atomic_block
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT is_holdable FROM pg_cursors WHERE name LIKE '_django_curs_%%'")
+            assert cursor.fetchall() == [(False,)]
+    pieces.close()  # the client went away
+    assert not connection.in_atomic_block and connection.get_autocommit()
+    assert Response.objects.filter(organization=org_a.organization).count() == 5
