@@ -49,6 +49,7 @@ account = [
         name="password_reset_complete",
     ),
     path("no-organization/", accounts.no_organization, name="no_organization"),
+    path("settings/", accounts.member_settings, name="member_settings"),
     path("settings/tokens/", accounts.token_list, name="token_list"),
     path("settings/tokens/<int:pk>/revoke", accounts.token_revoke, name="token_revoke"),
 ]

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from django.urls import reverse
 
 from npsloop.accounts.models import ApiToken, Membership
@@ -169,3 +170,40 @@ def test_forms_require_csrf(org_a):
 def test_admin_is_for_operators_only(client, org_a):
     client.force_login(org_a.user)
     assert client.get("/admin/").status_code == 302
+
+
+def test_a_member_chooses_the_language_of_the_pages(member_client, org_a):
+    """Blank follows the browser; a chosen language wins over it; other values are
+    refused and change nothing; the form needs CSRF like every other form."""
+    german_browser = {"HTTP_ACCEPT_LANGUAGE": "de"}
+    page = member_client.get(reverse("member_settings"))
+    assert page.status_code == 200 and page["Content-Language"] == "en"
+    assert member_client.get(reverse("inbox"), **german_browser)["Content-Language"] == "de"
+
+    saved = member_client.post(reverse("member_settings"), {"language": "de"}, follow=True)
+    assert saved["Content-Language"] == "de"
+    assert "Ihre Einstellungen sind gespeichert." in saved.content.decode()
+    membership = Membership.objects.get(user=org_a.user)
+    assert membership.language == "de"
+    english_browser = member_client.get(reverse("inbox"), HTTP_ACCEPT_LANGUAGE="en")
+    assert english_browser["Content-Language"] == "de"
+
+    refused = member_client.post(reverse("member_settings"), {"language": "xx"})
+    assert refused.status_code == 200 and "xx" in refused.content.decode()
+    membership.refresh_from_db()
+    assert membership.language == "de"
+
+    member_client.post(reverse("member_settings"), {"language": ""})
+    membership.refresh_from_db()
+    assert membership.language == ""
+    assert member_client.get(reverse("inbox"), **german_browser)["Content-Language"] == "de"
+    assert member_client.get(reverse("inbox"))["Content-Language"] == "en"
+
+
+def test_member_settings_need_a_member_and_csrf(client, org_a):
+    answer = client.get(reverse("member_settings"))
+    assert answer.status_code == 302 and "/login/" in answer["Location"]
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(org_a.user)
+    assert strict.post(reverse("member_settings"), {"language": "de"}).status_code == 403
+    assert Membership.objects.get(user=org_a.user).language == ""

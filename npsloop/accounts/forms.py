@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm
@@ -34,6 +35,19 @@ class ThrottledLoginMixin:
     def _refuse(self, seconds: int):
         self.throttled_for = seconds
         raise forms.ValidationError(throttle.too_many_attempts(seconds), code="throttled")
+
+
+class MemberSettingsForm(forms.Form):
+    language = forms.ChoiceField(
+        label=_("Language"),
+        required=False,
+        choices=[("", _("As my browser (pages); English (emails)"))],
+        help_text=_("For these pages and for every email npsloop sends you."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices += list(settings.LANGUAGES)
 
 
 class LoginForm(ThrottledLoginMixin, AuthenticationForm):

@@ -43,6 +43,11 @@ class Membership(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     # Opt-in: a weekly email with last week's NPS, its trend and detractor comments.
     weekly_digest = models.BooleanField(_("weekly digest"), default=False)
+    # The member's language for the pages and for every email npsloop sends them;
+    # blank: the pages follow the browser, emails the channel's or English.
+    language = models.CharField(
+        _("language"), max_length=8, blank=True, default="", choices=settings.LANGUAGES
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -6,13 +6,27 @@ from npsloop.accounts.models import ApiToken, Membership, Organization
 from npsloop.web.secrets import matches, split_prefix
 
 
-def organization_of(user) -> Organization | None:
+def membership_of(user) -> Membership | None:
+    """The signed-in user's membership (their first organization's)."""
     if not user.is_authenticated:
         return None
-    membership = (
+    return (
         Membership.objects.select_related("organization").filter(user=user).order_by("id").first()
     )
+
+
+def organization_of(user) -> Organization | None:
+    membership = membership_of(user)
     return membership.organization if membership else None
+
+
+def member_languages(organization_id: int, user_ids: list[int]) -> dict[int, str]:
+    """The chosen language of these users in this organization ("" when none)."""
+    return dict(
+        Membership.objects.filter(
+            organization_id=organization_id, user_id__in=user_ids
+        ).values_list("user_id", "language")
+    )
 
 
 def members_of(organization: Organization) -> QuerySet[Membership]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -56,6 +57,15 @@ def create_api_token(
         scope=scope,
     )
     return token, key.full
+
+
+def set_member_language(*, membership: Membership, language: str) -> Membership:
+    """The member's language for pages and emails; "" follows the browser."""
+    if language not in {"", *(code for code, _name in settings.LANGUAGES)}:
+        raise ValueError(f"unknown language {language!r}")
+    Membership.objects.filter(pk=membership.pk).update(language=language)
+    membership.language = language
+    return membership
 
 
 def revoke_api_token(*, organization: Organization, token_id: int) -> None:

@@ -6,14 +6,20 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from npsloop.accounts import throttle
 from npsloop.accounts.decorators import member_required
-from npsloop.accounts.forms import ApiTokenForm, LoginForm, SignupForm
+from npsloop.accounts.forms import ApiTokenForm, LoginForm, MemberSettingsForm, SignupForm
 from npsloop.accounts.selectors import api_tokens_of
-from npsloop.accounts.services import create_api_token, create_organization, revoke_api_token
+from npsloop.accounts.services import (
+    create_api_token,
+    create_organization,
+    revoke_api_token,
+    set_member_language,
+)
 
 
 class LoginView(auth_views.LoginView):
@@ -65,6 +71,21 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 def no_organization(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/no_organization.html", status=403)
+
+
+@member_required
+def member_settings(request: HttpRequest) -> HttpResponse:
+    """The member's own settings: the language of pages and emails."""
+    form = MemberSettingsForm(
+        request.POST or None, initial={"language": request.membership.language}
+    )
+    if request.method == "POST" and form.is_valid():
+        language = form.cleaned_data["language"]
+        set_member_language(membership=request.membership, language=language)
+        with translation.override(language or translation.get_language()):
+            messages.success(request, _("Your settings are saved."))
+        return redirect("member_settings")
+    return render(request, "accounts/member_settings.html", {"form": form})
 
 
 @member_required
