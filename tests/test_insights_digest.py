@@ -203,3 +203,10 @@ def test_the_toggle_needs_a_csrf_token(org_a):
     client.force_login(org_a.user)
     assert client.post(reverse("digest_toggle"), {"weekly_digest": "on"}).status_code == 403
     assert Membership.objects.get(user=org_a.user).weekly_digest is False
+
+
+def test_the_digest_comes_in_the_members_language(org, members, weeks):
+    Membership.objects.filter(user=members).update(language="de")
+    send_weekly_digests(now=DUE)
+    record = OutboundEmail.objects.get(kind="digest")
+    assert record.subject == "Wöchentlicher NPS für Acme: -18 (▼ -18)"

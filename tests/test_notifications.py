@@ -422,7 +422,7 @@ def test_email_channel_in_german_with_escaped_comment(org_a, contact, rate, outb
     rate(contact, 4, 'Kaputt <img src=x onerror="alert(1)">')
 
     email = OutboundEmail.objects.get(kind="notification")
-    assert email.to == f"support@acme.test, {org_a.user.email}"
+    assert email.to == f"{org_a.user.email}, support@acme.test"
     assert email.subject.startswith("Neues Feedback: 4 von Anna Schmidt")
     html = next(
         part.get_content()
@@ -556,3 +556,50 @@ def test_reconciler_does_not_flood_a_busy_queue(org_a, contact, rate, receiver, 
     assert services.reconcile()["enqueued"] == 0  # its job is probably still waiting
     monkeypatch.setattr(services, "queue_busy", lambda: False)
     assert services.reconcile()["enqueued"] == 1
+
+
+def test_email_channel_writes_to_each_member_in_their_language(org_a, contact, rate, outbox_mode):
+    """Members who chose a language get the message in it; the channel's addresses and
+    members who chose none get the channel's; a retry sends no language twice."""
+    from npsloop.accounts.models import Membership
+    from npsloop.accounts.services import add_member
+    from npsloop.notifications.channels import email as email_channel
+
+    Membership.objects.filter(user=org_a.user).update(language="de")
+    other = add_member(organization=org_a.organization, email="sam@acme.test", password=None)
+    channel = Channel.objects.create(
+        organization=org_a.organization,
+        kind="email",
+        name="Team",
+        config={
+            "recipients": ["support@acme.test", org_a.user.email.upper()],  # already a member
+            "members": [org_a.user.pk, other.pk],
+            "language": "en",
+        },
+    )
+    rule(org_a, Rule.Trigger.RESPONSE, channel)
+    rate(contact, 4)
+
+    emails = {e.to: e for e in OutboundEmail.objects.filter(kind="notification")}
+    assert set(emails) == {org_a.user.email, "sam@acme.test, support@acme.test"}
+    assert emails[org_a.user.email].subject.startswith("Neues Feedback: 4 von Anna Schmidt")
+    assert emails["sam@acme.test, support@acme.test"].subject.startswith(
+        "New feedback: 4 from Anna Schmidt"
+    )
+    delivery = Delivery.objects.get()
+    assert delivery.state == Delivery.State.DELIVERED
+    email_channel.send(channel, delivery)  # as a retry would
+    assert OutboundEmail.objects.filter(kind="notification").count() == 2
+
+
+def test_the_owner_is_told_in_their_language(org_a, receiver, outbox_mode):
+    from npsloop.accounts.models import Membership
+    from npsloop.notifications.emails import send_channel_disabled
+
+    Membership.objects.filter(user=org_a.user).update(language="de")
+    channel = webhook_channel(org_a, receiver.url)
+    channel.created_by = org_a.user
+    send_channel_disabled(channel=channel, reason="410 Gone")
+    email = OutboundEmail.objects.get(kind="notification")
+    assert email.to == org_a.user.email
+    assert email.subject == f"npsloop sendet nicht mehr an „{channel.name}“"

@@ -52,9 +52,8 @@ def due_week(now: dt.datetime, zone: dt.tzinfo) -> dt.date | None:
 
 
 def member_language(membership: Membership) -> str:
-    """The language of the member's digest. Members have no stored language yet, so it
-    is the organization's default, English; this is the one place to change."""
-    return settings.LANGUAGE_CODE
+    """The language of the member's digest: theirs (Your settings), else English."""
+    return membership.language or settings.LANGUAGE_CODE
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,11 @@ class OutboundEmail(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["organization", "-created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"]),
+            # A retried notification looks up what it already sent by ref.
+            models.Index(fields=["ref"], name="mail_outbound_ref"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.subject} → {self.to}"

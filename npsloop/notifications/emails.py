@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from npsloop.accounts.selectors import member_languages
 from npsloop.mail.services import deliver
 from npsloop.notifications.models import Channel
 
@@ -27,22 +28,59 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:300]
 
 
-def recipients_of(channel: Channel) -> list[str]:
-    """The channel's addresses plus its members' (members of the same organization only)."""
+def _language(value: Any) -> str:
+    return value if value in LANGUAGES else settings.LANGUAGE_CODE
+
+
+def recipient_groups(channel: Channel) -> dict[str, list[str]]:
+    """The channel's recipients by language: members (of the same organization only) in
+    the language they chose, else the channel's; the channel's addresses in the channel's."""
     config = channel.config or {}
-    addresses = [a for a in config.get("recipients", []) if isinstance(a, str) and a]
+    default = _language(config.get("language"))
+    groups: dict[str, list[str]] = {}
+    seen: set[str] = set()
+
+    def add(language: str, address: str) -> None:
+        if address and address.lower() not in seen:
+            seen.add(address.lower())
+            groups.setdefault(language, []).append(address)
+
     member_ids = [m for m in config.get("members", []) if isinstance(m, int)]
     if member_ids:
         users = get_user_model().objects.filter(
             pk__in=member_ids, memberships__organization_id=channel.organization_id
         )
-        addresses += [u.email for u in users if u.email]
-    return sorted(set(addresses), key=addresses.index)
+        chosen = member_languages(channel.organization_id, member_ids)
+        for user in users.order_by("pk"):
+            add(chosen.get(user.pk) or default, user.email)
+    for address in config.get("recipients", []):
+        if isinstance(address, str):
+            add(default, address)
+    return groups
 
 
-def notification_email(channel: Channel, event: dict[str, Any]) -> EmailMultiAlternatives:
+def recipients_of(channel: Channel) -> list[str]:
+    """Everyone the channel emails, whatever their language."""
+    return [a for group in recipient_groups(channel).values() for a in group]
+
+
+def notification_emails(
+    channel: Channel, event: dict[str, Any]
+) -> list[tuple[str, EmailMultiAlternatives]]:
+    """One message per language among the channel's recipients: (language, message)."""
+    return [
+        (language, notification_email(channel, event, language=language, to=to))
+        for language, to in recipient_groups(channel).items()
+    ]
+
+
+def notification_email(
+    channel: Channel, event: dict[str, Any], *, language: str | None = None, to=None
+) -> EmailMultiAlternatives:
+    """The message for `to` (default: every recipient) in `language` (default: the
+    channel's)."""
     config = channel.config or {}
-    language = config.get("language") if config.get("language") in LANGUAGES else "en"
+    language = _language(language or config.get("language"))
     data = event.get("data", {})
     with translation.override(language):
         context = {"event": event, "data": data, "channel": channel}
@@ -69,7 +107,7 @@ def notification_email(channel: Channel, event: dict[str, Any]) -> EmailMultiAlt
         subject=_one_line(subject),
         body=body,
         from_email=_sender(),
-        to=recipients_of(channel),
+        to=recipients_of(channel) if to is None else to,
         headers={"Auto-Submitted": "auto-generated"},
     )
     message.attach_alternative(html, "text/html")
@@ -85,7 +123,12 @@ def send_channel_disabled(*, channel: Channel, reason: str) -> None:
         to = organization_owner_emails(channel.organization)
     if not to:
         return
-    with translation.override(settings.LANGUAGE_CODE):
+    # The owner's language; the organization's owners together get English.
+    language = settings.LANGUAGE_CODE
+    if owner is not None and owner.email:
+        chosen = member_languages(channel.organization_id, [owner.pk]).get(owner.pk)
+        language = _language(chosen or language)
+    with translation.override(language):
         context = {
             "channel": channel,
             "reason": reason,
