@@ -210,7 +210,7 @@ def test_the_export_streams_from_a_cursor_that_is_not_materialised_first(
     assert connection.in_atomic_block
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT is_holdable FROM pg_cursors WHERE name LIKE '_django_curs_%%'")
+            cursor.execute("SELECT is_holdable FROM pg_cursors WHERE name LIKE 'npsloop_export_%%'")
             assert cursor.fetchall() == [(False,)]
     pieces.close()  # the client went away
     assert not connection.in_atomic_block and connection.get_autocommit()
