@@ -2,7 +2,7 @@
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run demo test reliability lint format messages clean
+.PHONY: run demo test reliability lint format messages docs-screenshots clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,6 +38,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+## Retake the screenshots in docs/images/ (the browser test that also checks what they show).
+docs-screenshots: $(STAMP)
+	scripts/ensure-chromium
+	NPSLOOP_DOC_SCREENSHOTS=1 $(VENV)/bin/pytest -p no:cacheprovider tests/browser/test_docs_screenshots.py
 
 ## Refresh the German translation catalogue and compile it.
 messages: $(STAMP)
