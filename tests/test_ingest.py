@@ -239,6 +239,37 @@ def test_webhook_single_array_bearer_and_signature(client, keyed):
     assert Contact.objects.filter(external_id="w9").exists()
 
 
+def test_a_batch_from_webhooks_actions_is_signed_by_its_first_event(client, keyed):
+    """Segment's Webhooks (Actions) signs only JSON.stringify(batch[0]) of a batch
+    (action-destinations' webhook test "supports request signing with batched events")."""
+    survey, key = keyed
+    survey.webhook_secret = "abc123"
+    survey.save()
+    events = [
+        {"type": "identify", "userId": f"b{i}", "traits": {"email": f"b{i}@example.com",
+         "name": "Jürgen «B»", "score": 5.0}}
+        for i in range(3)
+    ]  # fmt: skip
+    # As JavaScript's JSON.stringify writes them: compact, non-ASCII as is.
+    items = [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in events]
+    body = ("[" + ",".join(items) + "]").encode()
+    first = hmac.new(b"abc123", items[0].encode(), hashlib.sha1).hexdigest()
+    second = hmac.new(b"abc123", items[1].encode(), hashlib.sha1).hexdigest()
+    wrong = _post(client, "/segment/webhook", body, key, HTTP_X_SIGNATURE=second)
+    assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_signature"
+    assert not Contact.objects.filter(external_id__startswith="b").exists()
+    signed = _post(client, "/segment/webhook", body, key, HTTP_X_SIGNATURE=first)
+    assert signed.status_code == 200
+    assert Contact.objects.filter(external_id__startswith="b").count() == 3
+    # A single event is still signed as a whole body; its first "item" means nothing.
+    one = items[0].encode()
+    assert _post(client, "/segment/webhook", one, key, HTTP_X_SIGNATURE=first).status_code == 200
+    # Garbage after a signed first item is still refused as a body.
+    broken = body[:-1] + b", nonsense]"
+    refused = _post(client, "/segment/webhook", broken, key, HTTP_X_SIGNATURE=first)
+    assert refused.status_code == 400
+
+
 def test_methods_and_unknown_endpoints(client, keyed):
     assert client.get("/segment/v1/identify").status_code == 405
     _survey, key = keyed
