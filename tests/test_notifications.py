@@ -352,6 +352,37 @@ def test_private_addresses_are_refused_unless_allowed(org_a, contact, rate, sett
     assert channel.secret not in caplog.text  # the secret is never logged
 
 
+def test_a_name_pointing_elsewhere_when_connecting_is_not_called(receiver, settings, monkeypatch):
+    """DNS rebinding: the name passes the check with a public address, then resolves to
+    loopback for the connection. The connected socket is checked too: nothing is sent."""
+    import socket
+
+    from npsloop.notifications.channels.base import ChannelError, post
+
+    settings.NPSLOOP_OUTBOUND_ALLOW = []  # loopback is not allowed this time
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.example":
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        if len(asked) == 1:  # the check
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+        return real("127.0.0.1", port, *args, **kwargs)  # the connection
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with pytest.raises(ChannelError, match="private, loopback") as refused:
+        post(f"http://rebind.example:{receiver.port}/hook", json={"a": 1})
+    assert not refused.value.retryable
+    assert len(asked) == 2 and receiver.requests == []
+    # Allowed by the operator, the same connection goes through.
+    settings.NPSLOOP_OUTBOUND_ALLOW = ["127.0.0.1/32"]
+    asked.clear()
+    assert post(f"http://rebind.example:{receiver.port}/hook", json={"a": 1}).status_code == 200
+    assert len(receiver.requests) == 1
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -12,6 +12,10 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -66,3 +70,52 @@ def check_url(url: str, *, resolve: bool = True) -> str:
     for info in infos:
         check_address(str(info[4][0]))
     return url.strip()
+
+
+# --------------------------------------------------------------------------- pinning
+# check_url resolves the name, then the HTTP client resolves it again to connect: a name
+# whose DNS answer changes in between (DNS rebinding) could pass the check with a public
+# address and be called at a private one. The guarded session therefore checks the
+# address of every socket it actually connected, before a byte is sent.
+
+
+class _GuardedHTTPConnection(urllib3.connection.HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        try:
+            check_address(str(sock.getpeername()[0]))
+        except UnsafeURL:
+            sock.close()
+            raise
+        return sock
+
+
+class _GuardedHTTPSConnection(_GuardedHTTPConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _GuardedHTTPPool,
+            "https": _GuardedHTTPSPool,
+        }
+
+
+def guarded_session() -> requests.Session:
+    """A requests session whose direct connections may only reach allowed addresses
+    (UnsafeURL otherwise). A proxy the operator configured is the operator's choice."""
+    session = requests.Session()
+    adapter = _GuardedAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session

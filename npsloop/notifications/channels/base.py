@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
-from npsloop.web.egress import UnsafeURL, check_url
+from npsloop.web.egress import UnsafeURL, check_url, guarded_session
 
 USER_AGENT = "npsloop-notifications/1"
 
@@ -99,17 +99,20 @@ def post(
         raise ChannelError(str(error), retryable=False) from error
     all_headers = {"User-Agent": USER_AGENT, **(headers or {})}
     try:
-        answer = requests.request(
-            method,
-            url,
-            json=json,
-            data=data,
-            headers=all_headers,
-            auth=auth,
-            timeout=settings.NPSLOOP_OUTBOUND_TIMEOUT,
-            # A redirect could lead to an address the check above would refuse.
-            allow_redirects=False,
-        )
+        with guarded_session() as session:
+            answer = session.request(
+                method,
+                url,
+                json=json,
+                data=data,
+                headers=all_headers,
+                auth=auth,
+                timeout=settings.NPSLOOP_OUTBOUND_TIMEOUT,
+                # A redirect could lead to an address the check above would refuse.
+                allow_redirects=False,
+            )
+    except UnsafeURL as error:  # the name resolved to another address when connecting
+        raise ChannelError(str(error), retryable=False) from error
     except requests.Timeout as error:
         raise ChannelError(f"No answer within {settings.NPSLOOP_OUTBOUND_TIMEOUT:g} s.") from error
     except requests.RequestException as error:
