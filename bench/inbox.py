@@ -77,6 +77,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from npsloop.responses.selectors import inbox_page
 
     kind, info = fill.child_info()
+    pending = unapplied_migrations(connection)
+    if pending:  # a fill kept from before them lacks e.g. responses.0003's statistics
+        fill.say(f"{kind}: WARNING: the fill lacks migrations {', '.join(pending)}")
     org = Organization.objects.get(pk=info["org"])
     zone = org.zone
     today = dt.datetime.fromisoformat(info["end"]).astimezone(zone).date()
@@ -130,10 +133,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
         def app(flt=flt, cursor=cursor) -> list:
             page = inbox_page(org, flt, cursor=cursor, size=PAGE)
-            # What the template touches; all of it was fetched by the page's two queries.
+            # What the template touches; all of it was fetched by the page's one query.
             return [
-                (r.pk, r.contact and r.contact.email, r.survey.name, r.assignee_id)
-                + tuple(t.name for t in r.tags.all())
+                (r.pk, r.contact_name, r.contact_email, r.survey_name, r.assignee_email, r.tags)
                 for r in page.items
             ]
 
@@ -165,6 +167,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             }
         )
     return out
+
+
+def unapplied_migrations(connection) -> list[str]:
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    # Only the apps the inbox reads (another app's pending migration is not ours to judge).
+    return [f"{m.app_label}.{m.name}" for m, _ in plan if m.app_label in {"responses", "contacts"}]
 
 
 def shares(raw, kind: str, info: dict[str, Any]) -> dict[str, float]:
@@ -243,7 +254,7 @@ def report(results: dict[str, dict[str, Any]], described: list[str], args) -> bo
     print()
     print(
         "  app: inbox_page(org, parse(query), cursor=...) and reading each item's contact,\n"
-        "  survey, assignee and tags (a joined SELECT and the tags' prefetch); baseline: one\n"
+        "  survey, assignee and tags (one SELECT, tags as a correlated aggregate); baseline: one\n"
         "  hand-written SELECT with the same WHERE, ORDER BY and LIMIT, the joins and the tag\n"
         "  names as a correlated aggregate, on the same connection's DB-API cursor. ratio:\n"
         "  app median / baseline median. The aim is judged on the medians."
