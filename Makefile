@@ -26,10 +26,13 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
 
-## The fault-and-load suite (tests/reliability): real processes on PostgreSQL and Redis;
-## it stops and starts the machine's PostgreSQL once.
+## The fault-and-load suite (tests/reliability), also run by CI: real processes on 127.0.0.1,
+## Redis and a PostgreSQL server of its own (initdb in a temporary directory, restarted
+## once, removed after). It stops itself after RELIABILITY_TIMEOUT (300) s; `timeout` is
+## the backstop should its clean-up hang.
 reliability: $(STAMP)
-	NPSLOOP_RELIABILITY=1 $(VENV)/bin/pytest -p no:cacheprovider tests/reliability -s
+	NPSLOOP_RELIABILITY=1 timeout --foreground --kill-after=60 $$(( $${RELIABILITY_TIMEOUT:-300} + 120 )) \
+		$(VENV)/bin/pytest -p no:cacheprovider tests/reliability -s
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

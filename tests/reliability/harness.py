@@ -1,7 +1,8 @@
 """Real processes on 127.0.0.1 for the reliability suite (and bench/soak.py).
 
 A `Cluster` is what a small production set-up looks like: a fresh PostgreSQL
-database, a Redis database number of its own for the job queue, two
+database (on a server of its own, `PrivatePostgres`, for the suite; on the machine's
+for bench/soak.py), a Redis database number of its own for the job queue, two
 `npsloop serve --no-worker` web servers (gunicorn), two `npsloop worker`
 processes, an SMTP server (aiosmtpd) that can be held, stopped and started again
 on the same port, and a webhook receiver that can be down, slow or up. The load:
@@ -46,10 +47,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
-PG_ADMIN_URL = os.environ.get(
-    "RELIABILITY_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-PG_HOST_URL = PG_ADMIN_URL.rsplit("/", 1)[0]
+# The machine's PostgreSQL, for bench/soak.py; the reliability suite starts a server of its
+# own (PrivatePostgres) unless RELIABILITY_PG_ADMIN_URL names one to use instead.
+DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+EXTERNAL_PG_ADMIN_URL = os.environ.get("RELIABILITY_PG_ADMIN_URL", "")
 REDIS_URL = os.environ.get("RELIABILITY_REDIS_URL", "redis://127.0.0.1:6379")
 OWNER_KEY = "npsloop:reliability:owner"
 INVITATION_MESSAGE_ID = re.compile(r"<npsloop\.invitation\.(\d+)\.")
@@ -96,15 +97,19 @@ def tail(path: Path, lines: int = 40) -> str:
 class Database:
     """A fresh PostgreSQL database; its rows are read with psycopg, never with Django."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, admin_url: str = DEFAULT_PG_ADMIN_URL):
         self.name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
-        self.url = f"{PG_HOST_URL}/{self.name}"
+        self.admin_url = admin_url  # set again once a private server has its port
         self.created = False
+
+    @property
+    def url(self) -> str:
+        return f"{self.admin_url.rsplit('/', 1)[0]}/{self.name}"
 
     def _admin(self, sql: str) -> None:
         import psycopg
 
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute(sql)
 
     def create(self) -> None:
@@ -114,8 +119,7 @@ class Database:
             self._admin(f'CREATE DATABASE "{self.name}"')
         except psycopg.OperationalError as error:
             raise RuntimeError(
-                f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({error}); the reliability "
-                "suite needs it (set RELIABILITY_PG_ADMIN_URL for another server)"
+                f"PostgreSQL is not reachable at {self.admin_url} ({error})"
             ) from error
         self.created = True
 
@@ -143,54 +147,223 @@ class Database:
         return self.rows(sql, params)[0][0]
 
 
-class PostgresServer:
-    """The machine's PostgreSQL cluster (pg_ctlcluster), to stop and start it once."""
+class ExternalPostgres:
+    """A server someone else runs (the machine's, or RELIABILITY_PG_ADMIN_URL): only used.
 
-    def __init__(self, port: int = 5432):
-        self.port = port
-        self.version, self.cluster = self._find()
+    It is never stopped or started: other programs may be using it. bench/soak.py runs
+    on it; the fault test, which restarts PostgreSQL, needs a PrivatePostgres.
+    """
 
-    def _find(self) -> tuple[str, str]:
-        try:
-            out = subprocess.run(
-                ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True
-            ).stdout
-        except (OSError, subprocess.CalledProcessError) as error:
-            raise RuntimeError(f"pg_lsclusters failed: {error}") from error
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) >= 3 and parts[2] == str(self.port):
-                return parts[0], parts[1]
-        raise RuntimeError(f"no PostgreSQL cluster on port {self.port} in:\n{out}")
+    restartable = False
 
-    def _ctl(self, action: str, *extra: str) -> None:
-        argv = ["pg_ctlcluster", "--skip-systemctl-redirect", *extra]
-        argv += [self.version, self.cluster, action]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    def __init__(self, admin_url: str = DEFAULT_PG_ADMIN_URL):
+        self.admin_url = admin_url
+
+    def create(self) -> None:
+        pass
+
+    def destroy(self, *, keep: bool = False, log_to: Path | None = None) -> None:
+        pass
+
+    def stop(self) -> None:
+        raise RuntimeError(f"{self.admin_url} is not ours to stop")
+
+    def start(self) -> None:
+        raise RuntimeError(f"{self.admin_url} is not ours to start")
+
+
+def postgres_bindir() -> Path:
+    """Where initdb and pg_ctl are: Debian's newest /usr/lib/postgresql/N/bin, else the PATH."""
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    on_path = shutil.which("initdb")
+    for bindir in [*debian, *([Path(on_path).parent] if on_path else [])]:
+        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
+            return bindir
+    raise RuntimeError(
+        "the reliability suite starts a PostgreSQL server of its own: initdb and pg_ctl "
+        "are neither in /usr/lib/postgresql/<version>/bin nor on the PATH (Debian: "
+        "apt-get install postgresql)"
+    )
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the suite's own, in a temporary directory, on a free port.
+
+    `initdb` (trust authentication, UTF-8, C.UTF-8 as the machine's cluster) and `pg_ctl`
+    on 127.0.0.1 with its unix socket in the same directory; no setting of the server is
+    changed but where it listens, so it is as durable as any (fsync,
+    synchronous_commit and full_page_writes on): stopping and starting it is a real
+    PostgreSQL restart, and nothing else on the machine notices. initdb and pg_ctl
+    refuse to run as root; as root they run as the `postgres` user, who owns the
+    directory. `destroy` stops it (immediate) and removes the directory; a server left
+    behind by a run that was killed (SIGKILL: no teardown) is removed by the next run
+    (`reap`), found by the pid of its owner.
+    """
+
+    restartable = True
+    PREFIX = "npsloop-reliability-pg-"
+    OS_USER = "postgres"
+
+    def __init__(self) -> None:
+        self.bindir = postgres_bindir()
+        self.port = 0
+        self.dir: Path | None = None
+        self.as_user: dict[str, Any] = {}
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                user = pwd.getpwnam(self.OS_USER)
+            except KeyError as error:
+                raise RuntimeError(
+                    f"running as root, the suite runs PostgreSQL as the {self.OS_USER!r} "
+                    "user (initdb refuses root), and there is no such user"
+                ) from error
+            self.uid, self.gid = user.pw_uid, user.pw_gid
+            self.as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        else:
+            self.uid, self.gid = os.geteuid(), os.getegid()
+
+    @property
+    def data(self) -> Path:
+        assert self.dir is not None
+        return self.dir / "data"
+
+    @property
+    def log(self) -> Path:
+        assert self.dir is not None
+        return self.dir / "postgresql.log"
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        assert self.dir is not None
+        argv = [str(self.bindir / program), *args]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        env["HOME"] = str(self.dir)
+        return subprocess.run(
+            argv,
+            cwd=self.dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            **self.as_user,
+        )
+
+    def _ctl(self, *args: str, timeout: float = 120) -> None:
+        done = self._run("pg_ctl", "-D", str(self.data), *args, timeout=timeout)
         if done.returncode:
-            raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
+            raise RuntimeError(
+                f"pg_ctl {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n"
+                f"{done.stderr}\n{tail(self.log)}"
+            )
+
+    @classmethod
+    def reap(cls) -> list[Path]:
+        """Stop and remove the servers of earlier runs whose test process is gone."""
+        reaped = []
+        for path in Path(tempfile.gettempdir()).glob(cls.PREFIX + "*"):
+            try:
+                owner = int((path / "owner").read_text())
+            except (OSError, ValueError):
+                continue  # still being made, or not ours
+            try:
+                os.kill(owner, 0)
+                continue  # its run is still going
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            server = cls()
+            server.dir = path
+            if (server.data / "postmaster.pid").exists():
+                with contextlib.suppress(Exception):
+                    server._ctl("stop", "-m", "immediate", "-w", "-t", "30")
+            shutil.rmtree(path, ignore_errors=True)
+            reaped.append(path)
+        return reaped
+
+    def create(self) -> None:
+        """initdb into a new temporary directory and start the server on a free port."""
+        for path in self.reap():
+            say(f"postgres: removed a server left behind by a killed run: {path}")
+        self.dir = Path(tempfile.mkdtemp(prefix=self.PREFIX))
+        (self.dir / "owner").write_text(str(os.getpid()))
+        os.chown(self.dir, self.uid, self.gid)
+        done = self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "--username=postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        )
+        if done.returncode:
+            raise RuntimeError(f"initdb failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        for attempt in range(3):
+            # free_port() lets the port go before the server binds it: another program may
+            # take it in between; then another port.
+            self.port = free_port()
+            with (self.data / "postgresql.conf").open("a") as conf:
+                conf.write(
+                    "\n# npsloop reliability suite: where it listens, nothing else\n"
+                    "listen_addresses = '127.0.0.1'\n"
+                    f"port = {self.port}\n"
+                    f"unix_socket_directories = '{self.dir}'\n"
+                )
+            try:
+                self.start()
+                return
+            except RuntimeError:
+                if attempt == 2:
+                    raise
 
     def is_ready(self) -> bool:
-        done = subprocess.run(
-            ["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(self.port)], timeout=30
+        done = self._run(
+            "pg_isready", "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "5", timeout=30
         )
         return done.returncode == 0
 
-    def stop(self) -> None:
-        self._ctl("stop", "--mode", "fast")
-
     def start(self) -> None:
-        """Start it and wait until it answers; tried again if a start fails."""
-        for attempt in range(3):
-            try:
-                if not self.is_ready():
-                    self._ctl("start")
-                wait_for(self.is_ready, 60, "PostgreSQL to accept connections", every=0.1)
-                return
-            except (RuntimeError, AssertionError, subprocess.TimeoutExpired):
-                if attempt == 2:
-                    raise
-                time.sleep(1)
+        """Start it and wait until it accepts connections (pg_ctl -w)."""
+        self._ctl("start", "-w", "-t", "60", "-l", str(self.log))
+        wait_for(self.is_ready, 60, "PostgreSQL to accept connections", every=0.1)
+
+    def stop(self) -> None:
+        """A fast shutdown, as a service manager does: sessions are cut off."""
+        self._ctl("stop", "-m", "fast", "-w", "-t", "60")
+
+    def destroy(self, *, keep: bool = False, log_to: Path | None = None) -> None:
+        """Stop it whatever state it is in and remove its directory (its log to log_to).
+
+        keep: stopped (a clean shutdown), the directory left for a look (the next run
+        does not reap it); `say` tells how to start it again.
+        """
+        if self.dir is None:
+            return
+        if log_to is not None:
+            with contextlib.suppress(OSError):
+                shutil.copy(self.log, log_to / "postgresql.log")
+        if (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(Exception):
+                self._ctl("stop", "-m", "fast" if keep else "immediate", "-w", "-t", "30")
+        if keep:
+            (self.dir / "owner").unlink(missing_ok=True)
+            user = f"runuser -u {self.OS_USER} -- " if self.as_user else ""
+            ctl = f"{user}{self.bindir}/pg_ctl -D {self.data} start"
+            say(f"postgres: kept {self.data}, stopped; start it with {ctl}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
 
 
 # --------------------------------------------------------------------------- Redis
@@ -600,7 +773,12 @@ class Survey:
 
 
 class Cluster:
-    """Two web servers, two workers, PostgreSQL, Redis, SMTP and a webhook receiver."""
+    """Two web servers, two workers, PostgreSQL, Redis, SMTP and a webhook receiver.
+
+    `postgres`: where the database is made: a PrivatePostgres (started here, stopped and
+    removed on close; the only kind stop_postgres can restart) or, by default, an
+    ExternalPostgres: the machine's server (RELIABILITY_PG_ADMIN_URL, else 127.0.0.1:5432).
+    """
 
     PASSWORD = "reliability-password-1234"
     EMAIL = "owner@reliability.test"
@@ -618,10 +796,11 @@ class Cluster:
         claim_timeout: int = 3,
         log_dir: Path | None = None,
         extra_env: dict[str, str] | None = None,
+        postgres: PrivatePostgres | ExternalPostgres | None = None,
     ):
+        self.postgres = postgres or ExternalPostgres(EXTERNAL_PG_ADMIN_URL or DEFAULT_PG_ADMIN_URL)
         self.db = Database(name)
         self.redis = RedisDb(redis_dbs)
-        self.postgres = PostgresServer()
         self.smtp = SmtpServer()
         self.receiver = WebhookReceiver(slow_seconds=outbound_timeout + 1.5)
         self.procs = Processes()
@@ -640,7 +819,6 @@ class Cluster:
         self.helper: Helper | None = None
         self.org: dict[str, Any] = {}
         self.outages: list[Window] = []
-        self.postgres_stopped = False
 
     # ----------------------------------------------------------------- life cycle
 
@@ -670,12 +848,14 @@ class Cluster:
 
     def start(self) -> None:
         started = time.monotonic()
+        self.postgres.create()
+        self.db.admin_url = self.postgres.admin_url
         self.db.create()
         self.redis.claim()
         self.smtp.start()
         self.receiver.start()
         env = self.env()
-        say(f"cluster: database {self.db.name}, jobs {self.redis.url}, SMTP {self.smtp.url}")
+        say(f"cluster: database {self.db.url}, jobs {self.redis.url}, SMTP {self.smtp.url}")
         done = subprocess.run(
             [PY, "-m", "npsloop.cli", "migrate"],
             env=env,
@@ -710,11 +890,7 @@ class Cluster:
         )
 
     def close(self) -> None:
-        """Stop everything we started, whatever state it is in; PostgreSQL runs after."""
-        if self.postgres_stopped:
-            with contextlib.suppress(Exception):
-                self.postgres.start()
-                self.postgres_stopped = False
+        """Stop everything we started, whatever state it is in, PostgreSQL last."""
         if self.helper is not None:
             self.helper.close()
         # Workers first with SIGINT (huey finishes running jobs), then the web servers.
@@ -728,11 +904,16 @@ class Cluster:
         with contextlib.suppress(Exception):
             self.receiver.stop()
         self.redis.release()
-        if os.environ.get("RELIABILITY_KEEP"):
+        keep = bool(os.environ.get("RELIABILITY_KEEP"))
+        if isinstance(self.postgres, PrivatePostgres):
+            # The whole server goes: no need to drop the database first.
+            self.postgres.destroy(keep=keep, log_to=self.log_dir)
+        elif not keep:
+            self.db.drop()
+        if keep:
             say(f"cluster: kept database {self.db.name} and {self.data_dir} (RELIABILITY_KEEP)")
-            return
-        self.db.drop()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        else:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     # ----------------------------------------------------------------- processes
 
@@ -849,15 +1030,14 @@ class Cluster:
         wait_for(lambda: not self.in_window(), timeout, "sends between 250 and 'sent'", 0.1)
 
     def stop_postgres(self) -> Window:
+        """Stop the suite's own PostgreSQL server (never the machine's: see ExternalPostgres)."""
         outage = Window("PostgreSQL down", time.time())
         self.outages.append(outage)
-        self.postgres_stopped = True
         self.postgres.stop()
         return outage
 
     def start_postgres(self, outage: Window, grace: float = 2.0) -> None:
         self.postgres.start()
-        self.postgres_stopped = False
         # Requests that began before PostgreSQL answered may end a moment later.
         outage.end = time.time() + grace
 
