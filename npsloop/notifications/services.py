@@ -2,10 +2,13 @@
 
 A response or contact event runs a fan-out job: every active rule whose trigger and
 saved filter match gets one Delivery row per channel, keyed by (channel, event id) so
-a trigger that fires twice stores one. A delivery job claims its row with one
-conditional UPDATE, sends, logs the attempt, and either finishes or schedules the next
-try with backoff (the receiver's Retry-After wins when longer). A lost job is
-re-enqueued by the reconciler; a claim lost with its worker is taken back.
+a trigger that fires twice stores one. The fan-out job stores each row already claimed
+by itself, commits, and makes the first try at once (no job per delivery); a row stored
+otherwise (test, re-send, replay, a slow channel) gets a delivery job, which claims it
+with one conditional UPDATE. Each try is logged and either finishes the row or
+schedules the next one with backoff (the receiver's Retry-After wins when longer) and a
+job for it. A lost job is re-enqueued by the reconciler; a claim lost with its worker
+(a crash between the commit and the POST) is taken back after the claim timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +29,7 @@ from django.utils import timezone
 from npsloop.accounts.models import Membership, Organization
 from npsloop.contacts.models import Contact
 from npsloop.notifications import payloads
-from npsloop.notifications.channels import ChannelError, sender_for
+from npsloop.notifications.channels import ChannelError, Outcome, sender_for
 from npsloop.notifications.models import Attempt, Channel, Delivery, Rule
 from npsloop.responses import filters
 from npsloop.responses.models import Response, ResponseEvent
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 
 State = Delivery.State
 Trigger = Rule.Trigger
+# One delivery a fan-out stores: (channel, event id, event, rule or None for a Zapier hook).
+Due = tuple[Channel, str, dict[str, Any], Rule | None]
 # With web.backoff's delays, 14 tries keep going for more than 24 hours even with the
 # shortest jitter: a receiver that is down for a day loses nothing.
 MAX_ATTEMPTS = 14
@@ -47,6 +53,15 @@ REPLAY_BATCH = 1000
 BUSY_LOST_AFTER = dt.timedelta(minutes=30)
 # Channels that can take a digest (a ticket per digest would make no sense).
 DIGEST_KINDS = {Channel.Kind.EMAIL, Channel.Kind.WEBHOOK, Channel.Kind.SLACK}
+# A first try from the fan-out that failed or took longer than this sends the channel's
+# next deliveries (in this worker process, for INLINE_PAUSE) through the queue as jobs:
+# a slow or broken receiver must not hold up the other channels of the same event.
+INLINE_SLOW_SECONDS = 1.0
+INLINE_PAUSE_SECONDS = 60.0
+# At most this many first tries per fan-out: the last one's claim must not be held for
+# long (the reconciler takes a claim back after NPSLOOP_CLAIM_TIMEOUT_SECONDS).
+INLINE_MAX = 10
+_queued_until: dict[int, float] = {}  # channel id → time.monotonic() of the pause's end
 
 
 # --- fan-out ---------------------------------------------------------------------------
@@ -60,12 +75,13 @@ def _matches(rule: Rule, response_id: int) -> bool:
 
 
 def _load_response(response_id: int) -> Response | None:
-    return (
+    # A slice, not .first(): no ORDER BY to build for a lookup by primary key.
+    found = list(
         Response.objects.select_related("survey", "contact", "assignee")
         .prefetch_related("tags")
-        .filter(pk=response_id)
-        .first()
+        .filter(pk=response_id)[:1]
     )
+    return found[0] if found else None
 
 
 def fan_out_response(
@@ -102,16 +118,15 @@ def fan_out_response(
         at = response.updated_at.isoformat()
         key = payloads.event_id("updated", response.pk, at, ",".join(changes))
         triggers.append((Trigger.UPDATED, key, event))
-    stored = 0
+    due: list[Due] = []
     for trigger, key, event in triggers:
         for rule in _active_rules(response.organization_id, trigger):
             if not _matches(rule, response.pk):
                 continue
-            for channel in rule.live:
-                stored += bool(_store(channel, key, event, rule=rule, response=response))
-        for channel in _zapier_hooks(response.organization_id, trigger):
-            stored += bool(_store(channel, key, event, response=response))
-    return stored
+            due += [(channel, key, event, rule) for channel in rule.live]
+        due += [(c, key, event, None) for c in _zapier_hooks(response.organization_id, trigger)]
+    # The reconciler's replay enqueues jobs: it must not make one job POST a thousand times.
+    return _store_all(due, response=response, send_now=not replay)
 
 
 def reconcile_fan_out(
@@ -174,11 +189,10 @@ def fan_out_unsubscribed(*, contact_id: int) -> int:
         return 0
     event = payloads.unsubscribed_event(contact)
     key = payloads.event_id("unsubscribed", contact.pk, payloads.iso(contact.unsubscribed_at))
-    stored = 0
+    due: list[Due] = []
     for rule in _active_rules(contact.organization_id, Trigger.UNSUBSCRIBED):
-        for channel in rule.live:
-            stored += bool(_store(channel, key, event, rule=rule))
-    return stored
+        due += [(channel, key, event, rule) for channel in rule.live]
+    return _store_all(due, send_now=True)
 
 
 def _active_rules(organization_id: int, trigger: str) -> list[Rule]:
@@ -214,6 +228,67 @@ def _zapier_hooks(organization_id: int, trigger: str) -> list[Channel]:
     )
 
 
+def _store_all(due: list[Due], *, response: Response | None = None, send_now: bool) -> int:
+    """Store a fan-out's deliveries; returns how many were new.
+
+    With `send_now` (a worker's fan-out), each row whose channel is not paused is stored
+    already claimed by this worker, which tries it itself once the row is committed: no
+    job per delivery. A crash before or during the POST leaves a claimed row that the
+    reconciler takes back after the claim timeout. The other rows get a job after commit.
+    """
+    at = timezone.now()
+    rows = []
+    inline_left = INLINE_MAX if send_now else 0
+    for channel, key, event, rule in due:
+        claim = {}
+        if inline_left and _inline_allowed(channel):
+            claim = {"state": State.SENDING, "claimed_at": at, "attempts": 1}
+            inline_left -= 1
+        rows.append(
+            Delivery(
+                organization_id=channel.organization_id,
+                channel=channel,
+                rule=rule,
+                response=response,
+                event_id=key,
+                event_type=event["type"],
+                payload=event,
+                next_attempt_at=at,
+                **claim,
+            )
+        )
+    stored = _insert_new(rows)
+    claimed = [delivery for delivery in stored if delivery.state == State.SENDING]
+    for delivery in stored:
+        if delivery.state == State.SCHEDULED:
+            transaction.on_commit(partial(_enqueue, delivery.pk, at))
+    if claimed:
+        transaction.on_commit(partial(_send_claimed, claimed))
+    return len(stored)
+
+
+def _insert_new(rows: list[Delivery]) -> list[Delivery]:
+    """Insert the rows with one statement; those stored before are left out."""
+    if not rows:
+        return []
+    try:
+        with transaction.atomic():
+            return Delivery.objects.bulk_create(rows)
+    except IntegrityError:
+        pass
+    # Some event was stored before for its channel (a trigger that fired twice): one by one.
+    stored = []
+    for row in rows:
+        row.pk, row._state.adding = None, True  # as before the rolled-back insert
+        try:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        except IntegrityError:
+            continue
+        stored.append(row)
+    return stored
+
+
 def _store(
     channel: Channel,
     key: str,
@@ -244,6 +319,37 @@ def _store(
     return delivery
 
 
+def _inline_allowed(channel: Channel) -> bool:
+    return _queued_until.get(channel.pk, 0.0) <= time.monotonic()
+
+
+def _send_claimed(deliveries: list[Delivery]) -> list[str]:
+    """The first try of rows this worker stored claimed (and committed): no job needed.
+
+    The successes are recorded together (one commit); a failure on its own, as any try.
+    If recording fails, the rows stay "sending" and the reconciler takes them back after
+    the claim timeout (the receiver may then get the event twice, with the same id).
+    """
+    tried: list[tuple[Delivery, Outcome | ChannelError, int]] = []
+    for delivery in deliveries:
+        result, ms = _try(delivery)
+        tried.append((delivery, result, ms))
+        if isinstance(result, ChannelError) or ms > INLINE_SLOW_SECONDS * 1000:
+            _queued_until[delivery.channel_id] = time.monotonic() + INLINE_PAUSE_SECONDS
+    results: list[str] = []
+    try:
+        with transaction.atomic():
+            for delivery, result, ms in tried:
+                if isinstance(result, Outcome):
+                    results.append(_record(delivery, result, ms))
+        for delivery, result, ms in tried:
+            if isinstance(result, ChannelError):
+                results.append(_record(delivery, result, ms))
+    except Exception:
+        log.exception("deliveries %s: the first tries failed to finish", [d.pk for d in deliveries])
+    return results
+
+
 def _enqueue(delivery_id: int, at: dt.datetime) -> None:
     from npsloop.notifications import tasks
 
@@ -268,21 +374,35 @@ def send_delivery(delivery_id: int) -> str:
     delivery = Delivery.objects.select_related("channel", "organization", "response").get(
         pk=delivery_id
     )
+    return _attempt(delivery)
+
+
+def _attempt(delivery: Delivery) -> str:
+    """One try of a delivery claimed by the caller: send, log, finish or schedule a retry."""
+    return _record(delivery, *_try(delivery))
+
+
+def _try(delivery: Delivery) -> tuple[Outcome | ChannelError, int]:
+    """Send a claimed delivery; what came of it and how long it took (ms). Writes nothing."""
     channel = delivery.channel
     if not channel.active and not delivery.is_test:
-        _finish(delivery, State.FAILED, error="The channel is disabled.", status=None, ms=0)
-        return "failed"
+        return ChannelError("The channel is disabled.", retryable=False), 0
     started = time.monotonic()
     try:
-        outcome = sender_for(channel.kind)(channel, delivery)
+        result: Outcome | ChannelError = sender_for(channel.kind)(channel, delivery)
     except ChannelError as error:
-        ms = int((time.monotonic() - started) * 1000)
-        return _failed(delivery, error, ms)
+        result = error
     except Exception as error:  # a bug in a channel must not leave the row "sending"
         log.exception("delivery %s: channel %s crashed", delivery.pk, channel.kind)
-        ms = int((time.monotonic() - started) * 1000)
-        return _failed(delivery, ChannelError(f"Internal error: {type(error).__name__}"), ms)
-    ms = int((time.monotonic() - started) * 1000)
+        result = ChannelError(f"Internal error: {type(error).__name__}")
+    return result, int((time.monotonic() - started) * 1000)
+
+
+def _record(delivery: Delivery, result: Outcome | ChannelError, ms: int) -> str:
+    """Log a try and finish the row, or schedule its next try."""
+    if isinstance(result, ChannelError):
+        return _failed(delivery, result, ms)
+    channel, outcome = delivery.channel, result
     _finish(
         delivery,
         State.DELIVERED,
@@ -303,15 +423,21 @@ def send_delivery(delivery_id: int) -> str:
 def _finish(
     delivery: Delivery, state: str, *, status: int | None, ms: int, error: str = "", **fields: Any
 ) -> bool:
-    Attempt.objects.create(
-        delivery=delivery, status=status, ok=state == State.DELIVERED, error=error, duration_ms=ms
-    )
-    # Conditional on "sending": a reconciler that took a stale claim back owns the row.
-    return bool(
-        Delivery.objects.filter(pk=delivery.pk, state=State.SENDING).update(
-            state=state, last_status=status, last_error=error, last_duration_ms=ms, **fields
+    # One commit for the log line and the row (none of its own inside a caller's).
+    with transaction.atomic(savepoint=False):
+        Attempt.objects.create(
+            delivery=delivery,
+            status=status,
+            ok=state == State.DELIVERED,
+            error=error,
+            duration_ms=ms,
         )
-    )
+        # Conditional on "sending": a reconciler that took a stale claim back owns the row.
+        return bool(
+            Delivery.objects.filter(pk=delivery.pk, state=State.SENDING).update(
+                state=state, last_status=status, last_error=error, last_duration_ms=ms, **fields
+            )
+        )
 
 
 def _failed(delivery: Delivery, error: ChannelError, ms: int) -> str:
@@ -347,6 +473,7 @@ def disable_channel(channel: Channel, *, reason: str) -> bool:
     changed = Channel.objects.filter(pk=channel.pk, active=True).update(
         active=False, disabled_reason=reason[:2000], disabled_at=timezone.now()
     )
+    channel.active = False  # a fan-out still holding this object sends it nothing more
     if changed and channel.kind != Channel.Kind.ZAPIER:
         # Zapier's 410 is an unsubscribe, nothing to tell anyone about.
         from npsloop.notifications.emails import send_channel_disabled
@@ -400,7 +527,12 @@ def reconcile(*, lost_after: dt.timedelta = dt.timedelta(minutes=2)) -> dict[str
     stale.filter(attempts__gte=MAX_ATTEMPTS).update(
         state=State.FAILED, last_error="The worker stopped while sending, on every attempt."
     )
-    returned = stale.update(state=State.SCHEDULED, next_attempt_at=now)
+    # A stale claim's worker is gone (e.g. it crashed between storing a row claimed and
+    # its POST): no job is waiting for the row, so one is enqueued at once.
+    taken_back = list(stale.values_list("pk", flat=True)[:5000])
+    returned = stale.filter(pk__in=taken_back).update(state=State.SCHEDULED, next_attempt_at=now)
+    for pk in taken_back:
+        _enqueue(pk, now)
     if queue_busy():
         # Re-enqueuing rows whose jobs are still waiting would only lengthen the queue.
         lost_after = max(lost_after, BUSY_LOST_AFTER)

@@ -36,6 +36,7 @@ def record_rating(*, invitation: Invitation, score: int, comment: str | None = N
         response = Response.objects.select_for_update().filter(invitation=invitation).first()
         created = response is None
         changed = created or response.score != score or bool(cleaned)
+        inserted = False
         if response is None:
             try:
                 with transaction.atomic():
@@ -45,19 +46,23 @@ def record_rating(*, invitation: Invitation, score: int, comment: str | None = N
                         invitation=invitation,
                         contact_id=invitation.contact_id,
                         score=score,
+                        comment=cleaned or "",
+                        commented_at=now if cleaned else None,
                         language=invitation.language,
                         created_at=now,
                     )
+                inserted = True
             except IntegrityError:
                 # A second click raced us to the insert; update that row instead.
                 response = Response.objects.select_for_update().get(invitation=invitation)
-        response.score = score
-        fields = ["score", "updated_at"]
-        if cleaned:
-            response.comment = cleaned
-            response.commented_at = now
-            fields += ["comment", "commented_at"]
-        response.save(update_fields=fields)
+        if not inserted:  # a new row already holds the score: no second write
+            response.score = score
+            fields = ["score", "updated_at"]
+            if cleaned:
+                response.comment = cleaned
+                response.commented_at = now
+                fields += ["comment", "commented_at"]
+            response.save(update_fields=fields)
         mark_responded(invitation_id=invitation.pk)
         if changed:
             pk = response.pk

@@ -63,9 +63,16 @@ def schedule_sync(*, response_id: int, now: dt.datetime | None = None) -> Segmen
     already exists: that row reads the response at send time, so it carries this change.
     """
     now = now or timezone.now()
-    response = Response.objects.select_related("survey").filter(pk=response_id).first()
-    if response is None or not response.survey.segment_write_key.strip():
+    # Only the three values needed, no model and no ordering: this runs after every
+    # rating, and for most surveys Segment is off.
+    found = list(
+        Response.objects.filter(pk=response_id).values_list(
+            "organization_id", "survey_id", "survey__segment_write_key"
+        )[:1]
+    )
+    if not found or not found[0][2].strip():
         return None
+    organization_id, survey_id, _key = found[0]
     with transaction.atomic():
         # Only a row still "scheduled" has not read the response yet; one being sent
         # may have read it before this change, so then a new row is needed.
@@ -74,9 +81,9 @@ def schedule_sync(*, response_id: int, now: dt.datetime | None = None) -> Segmen
         ):
             return None
         sync = SegmentSync.objects.create(
-            organization_id=response.organization_id,
-            survey_id=response.survey_id,
-            response=response,
+            organization_id=organization_id,
+            survey_id=survey_id,
+            response_id=response_id,
             next_attempt_at=now,
         )
         transaction.on_commit(lambda: _enqueue(sync.pk, now))
