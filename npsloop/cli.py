@@ -119,6 +119,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         f"Segment syncs {reconcile_syncs(lost_after=now)}",
         flush=True,
     )
+    # Links in emails and payloads need the URL resolver; built by the first job it
+    # would cost that job 1-2 s of CPU while the first deliveries wait.
+    from django.urls import reverse
+
+    reverse("dashboard")
     call_command("run_huey", *(["--workers", str(args.workers)] if args.workers else []))
     return 0
 
