@@ -245,17 +245,7 @@ def _store_all(due: list[Due], *, response: Response | None = None, send_now: bo
             claim = {"state": State.SENDING, "claimed_at": at, "attempts": 1}
             inline_left -= 1
         rows.append(
-            Delivery(
-                organization_id=channel.organization_id,
-                channel=channel,
-                rule=rule,
-                response=response,
-                event_id=key,
-                event_type=event["type"],
-                payload=event,
-                next_attempt_at=at,
-                **claim,
-            )
+            _new_delivery(channel, key, event, rule=rule, response=response, at=at, **claim)
         )
     stored = _insert_new(rows)
     claimed = [delivery for delivery in stored if delivery.state == State.SENDING]
@@ -265,6 +255,30 @@ def _store_all(due: list[Due], *, response: Response | None = None, send_now: bo
     if claimed:
         transaction.on_commit(partial(_send_claimed, claimed))
     return len(stored)
+
+
+def _new_delivery(
+    channel: Channel,
+    key: str,
+    event: dict[str, Any],
+    *,
+    rule: Rule | None,
+    response: Response | None,
+    at: dt.datetime,
+    **fields: Any,
+) -> Delivery:
+    """An unsaved delivery of `event` to `channel`, due at `at`."""
+    return Delivery(
+        organization_id=channel.organization_id,
+        channel=channel,
+        rule=rule,
+        response=response,
+        event_id=key,
+        event_type=event["type"],
+        payload=event,
+        next_attempt_at=at,
+        **fields,
+    )
 
 
 def _insert_new(rows: list[Delivery]) -> list[Delivery]:
@@ -300,19 +314,11 @@ def _store(
 ) -> Delivery | None:
     """Store one delivery and enqueue it after commit; None when it already exists."""
     now = timezone.now()
+    delivery = _new_delivery(channel, key, event, rule=rule, response=response, at=now)
+    delivery.is_test = is_test
     try:
         with transaction.atomic():
-            delivery = Delivery.objects.create(
-                organization_id=channel.organization_id,
-                channel=channel,
-                rule=rule,
-                response=response,
-                event_id=key,
-                event_type=event["type"],
-                payload=event,
-                is_test=is_test,
-                next_attempt_at=now,
-            )
+            delivery.save(force_insert=True)
     except IntegrityError:
         return None  # the same event for the same channel: stored before, sent once
     transaction.on_commit(lambda: _enqueue(delivery.pk, now))
