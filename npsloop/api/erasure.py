@@ -23,6 +23,7 @@ from django.db.models import Q
 
 from npsloop.contacts.models import Contact
 from npsloop.ingest.models import IngestEvent
+from npsloop.insights import rollups
 from npsloop.invitations.models import Decision, Invitation, InvitationEvent
 from npsloop.invitations.services import cancel_invitation
 from npsloop.mail.models import OutboundEmail
@@ -140,6 +141,9 @@ def erase_person(*, contact: Contact) -> ErasureReport:
     Invitation.objects.filter(pk__in=invitation_ids).update(last_error="")
     Decision.objects.filter(contact=contact).update(detail="")
 
+    # Without a new updated_at (that would replay notifications): the dashboard's
+    # roll-ups count comments, so they are told which days changed.
+    rollups.mark_dirty(contact.organization_id, [r.created_at for r in responses])
     Response.objects.filter(pk__in=response_ids).update(comment="")
     Note.objects.filter(response_id__in=response_ids).delete()
     ResponseEvent.objects.filter(response_id__in=response_ids).update(detail="")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from types import EllipsisType
 
 from django.db.models import Count, F, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
@@ -12,12 +13,15 @@ from django.utils.translation import gettext as _
 
 from npsloop.accounts.models import Organization
 from npsloop.contacts.models import Contact
+from npsloop.insights import rolled, rollups
+from npsloop.insights.models import RollupState
 from npsloop.insights.nps import NpsSummary, summarize
 from npsloop.responses.filters import PROPERTY_PREFIX, ResponseFilter, compile_filter
 from npsloop.responses.models import Response
 from npsloop.surveys.models import Survey
 
 SURVEY, LANGUAGE, GENDER = "survey", "language", "gender"
+GENDER_KEY = rollups.GENDER_KEY
 FIXED = (SURVEY, LANGUAGE, GENDER)
 # The same property names as the filter language accepts.
 PROPERTY_KEY = re.compile(r"^[A-Za-z0-9_\-. ]{1,100}$")
@@ -82,8 +86,10 @@ def _grouped(responses: QuerySet[Response], expression) -> dict[object, dict[int
     return counts
 
 
-def _by_survey(organization: Organization, flt: ResponseFilter, responses) -> list[Group]:
-    counts = _grouped(responses, F("survey_id"))
+Counts = dict[object, dict[int, int]]
+
+
+def _by_survey(organization: Organization, flt: ResponseFilter, counts: Counts) -> list[Group]:
     surveys = Survey.objects.filter(organization=organization)
     if flt.surveys:
         surveys = surveys.filter(pk__in=flt.surveys)
@@ -108,8 +114,7 @@ def _label_not_set() -> str:
     return _("(not set)")
 
 
-def _by_language(responses) -> list[Group]:
-    counts = _grouped(responses, F("language"))
+def _by_language(counts: Counts) -> list[Group]:
     return [
         Group(
             key=code,
@@ -121,8 +126,7 @@ def _by_language(responses) -> list[Group]:
     ]
 
 
-def _by_gender(responses) -> list[Group]:
-    counts = _grouped(responses, F("contact__gender"))
+def _by_gender(counts: Counts) -> list[Group]:
     labels = dict(Contact.Gender.choices)
     return [
         Group(
@@ -134,11 +138,13 @@ def _by_gender(responses) -> list[Group]:
     ]
 
 
-def _by_property(key: str, responses) -> list[Group]:
+def _property_value(key: str):
     # KeyTextTransform takes the key as a parameter, never as lookup syntax; Cast makes
     # 5 and "5" one group, compared as the filter language compares them.
-    value = Cast(KeyTextTransform(key, "contact__properties"), TextField())
-    counts = _grouped(responses, value)
+    return Cast(KeyTextTransform(key, "contact__properties"), TextField())
+
+
+def _by_property(key: str, counts: Counts) -> list[Group]:
     return [
         Group(
             key=text,
@@ -150,20 +156,49 @@ def _by_property(key: str, responses) -> list[Group]:
     ]
 
 
-def breakdown(organization: Organization, flt: ResponseFilter, by: str) -> Breakdown:
-    """NPS per group for the filter, sorted (see sort_key); two queries for surveys, one
-    otherwise. `by`: "survey", "language", "gender" or "prop.<key>"."""
-    if not valid(by):
-        raise ValueError(f"cannot break down by {by!r}")
+def _counts(
+    organization: Organization, flt: ResponseFilter, by: str, rollup: RollupState | None
+) -> Counts:
+    """{group: {score: n}}: from the roll-ups when they hold the group, else live."""
+    key = GENDER_KEY if by == GENDER else by[len(PROPERTY_PREFIX) :]
+    if rollup is not None:
+        if by == SURVEY:
+            return rolled.by_field(organization, flt, "survey_id")
+        if by == LANGUAGE:
+            return rolled.by_field(organization, flt, "language")
+        if rolled.has_key(rollup, key):
+            return rolled.by_property(organization, flt, key)
     responses = compile_filter(organization, flt)
     if by == SURVEY:
-        groups = _by_survey(organization, flt, responses)
+        return _grouped(responses, F("survey_id"))
+    if by == LANGUAGE:
+        return _grouped(responses, F("language"))
+    if by == GENDER:
+        return _grouped(responses, F("contact__gender"))
+    return _grouped(responses, _property_value(key))
+
+
+def breakdown(
+    organization: Organization,
+    flt: ResponseFilter,
+    by: str,
+    *,
+    rollup: RollupState | None | EllipsisType = ...,
+) -> Breakdown:
+    """NPS per group for the filter, sorted (see sort_key); two queries for surveys, one
+    otherwise. `by`: "survey", "language", "gender" or "prop.<key>". From the daily
+    roll-ups when the filter and the group allow (see rollups.for_filter)."""
+    if not valid(by):
+        raise ValueError(f"cannot break down by {by!r}")
+    counts = _counts(organization, flt, by, rollups.for_filter(organization, flt, rollup))
+    if by == SURVEY:
+        groups = _by_survey(organization, flt, counts)
     elif by == LANGUAGE:
-        groups = _by_language(responses)
+        groups = _by_language(counts)
     elif by == GENDER:
-        groups = _by_gender(responses)
+        groups = _by_gender(counts)
     else:
-        groups = _by_property(by[len(PROPERTY_PREFIX) :], responses)
+        groups = _by_property(by[len(PROPERTY_PREFIX) :], counts)
     return Breakdown(by=by, groups=tuple(sorted(groups, key=sort_key)))
 
 

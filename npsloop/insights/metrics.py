@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from types import EllipsisType
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
@@ -12,7 +13,8 @@ from django.db.models.functions import Cast
 
 from npsloop.accounts.models import Organization
 from npsloop.contacts.models import Contact
-from npsloop.insights import periods
+from npsloop.insights import periods, rolled, rollups
+from npsloop.insights.models import RollupState
 from npsloop.insights.nps import NpsSummary, delta, rate, summarize
 from npsloop.invitations.models import Invitation
 from npsloop.responses.filters import ResponseFilter, compile_filter
@@ -69,6 +71,16 @@ def distribution(responses: QuerySet[Response]) -> tuple[NpsSummary, int]:
         by_score[score] = n
         comments += c
     return summarize(by_score), comments
+
+
+def filtered_distribution(
+    organization: Organization, flt: ResponseFilter, rollup: RollupState | None
+) -> tuple[NpsSummary, int]:
+    """distribution() of the filter's responses, from the roll-ups when it can be."""
+    if rollup is not None and rolled.supports(flt):
+        counts, comments = rolled.distribution(organization, flt)
+        return summarize(counts), comments
+    return distribution(compile_filter(organization, flt))
 
 
 def _in_range(field: str, organization: Organization, flt: ResponseFilter) -> Q:
@@ -128,31 +140,38 @@ def contact_mishaps(organization: Organization, flt: ResponseFilter) -> tuple[in
         invited = Invitation.objects.filter(contact_id=OuterRef("pk"), survey_id__in=flt.surveys)
         contacts = contacts.filter(Exists(invited))
     contacts = _contact_properties(contacts, "", flt)
-    counts = contacts.aggregate(
-        unsubscribes=Count(
-            "id",
-            filter=Q(unsubscribed_at__isnull=False)
-            & _in_range("unsubscribed_at", organization, flt),
-        ),
-        bounces=Count(
-            "id", filter=Q(bounced_at__isnull=False) & _in_range("bounced_at", organization, flt)
-        ),
+    unsubscribed = Q(unsubscribed_at__isnull=False) & _in_range(
+        "unsubscribed_at", organization, flt
+    )
+    bounced = Q(bounced_at__isnull=False) & _in_range("bounced_at", organization, flt)
+    # Only these rows can count; said in the WHERE too, the database reads them by the
+    # indexes on (organization, unsubscribed_at) and (organization, bounced_at).
+    counts = contacts.filter(unsubscribed | bounced).aggregate(
+        unsubscribes=Count("id", filter=unsubscribed), bounces=Count("id", filter=bounced)
     )
     return counts["unsubscribes"], counts["bounces"]
 
 
-def metrics(organization: Organization, flt: ResponseFilter, *, compare: bool = True) -> Metrics:
+def metrics(
+    organization: Organization,
+    flt: ResponseFilter,
+    *,
+    compare: bool = True,
+    rollup: RollupState | None | EllipsisType = ...,
+) -> Metrics:
     """NPS, shares, distribution, response and comment rate, unsubscribes and bounces
     for the filter; with compare and a full date range also the previous range's NPS.
-    Four queries (three without the comparison)."""
-    summary, comments = distribution(compile_filter(organization, flt))
+    Four queries (three without the comparison); the distributions come from the daily
+    roll-ups when the filter allows (see rollups.for_filter)."""
+    rollup = rollups.for_filter(organization, flt, rollup)
+    summary, comments = filtered_distribution(organization, flt, rollup)
     sent, responded = invitations_counts(organization, flt)
     unsubscribes, bounces = contact_mishaps(organization, flt)
     previous = None
     if compare and flt.date_from and flt.date_to:
         before_from, before_to = periods.previous_range(flt.date_from, flt.date_to)
         before = dataclasses.replace(flt, date_from=before_from, date_to=before_to)
-        previous, _comments = distribution(compile_filter(organization, before))
+        previous, _comments = filtered_distribution(organization, before, rollup)
     return Metrics(
         summary=summary,
         comments=comments,

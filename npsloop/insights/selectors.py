@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from npsloop.accounts.models import Membership, Organization
+from npsloop.insights import rollups
 from npsloop.insights.breakdowns import Breakdown, breakdown, property_keys
 from npsloop.insights.metrics import Metrics, distribution, metrics
 from npsloop.insights.options import Options, with_range
@@ -48,19 +49,22 @@ def dashboard(
 ) -> Dashboard:
     """Key figures, trend and one breakdown for the filter (last 90 days without a range)."""
     ranged = with_range(flt, today)
+    # One look at the roll-ups (and refresh, if due) for the three reads.
+    rollup = rollups.for_filter(organization, ranged, ...)
     return Dashboard(
         flt=flt,
         ranged=ranged,
         options=options,
-        metrics=metrics(organization, ranged),
+        metrics=metrics(organization, ranged, rollup=rollup),
         trend=trend(
             organization,
             ranged,
             period=options.period or None,
             rolling_window=options.rolling,
             today=today,
+            rollup=rollup,
         ),
-        breakdown=breakdown(organization, ranged, options.breakdown),
+        breakdown=breakdown(organization, ranged, options.breakdown, rollup=rollup),
     )
 
 

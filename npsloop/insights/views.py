@@ -12,10 +12,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from npsloop.accounts.decorators import member_required
-from npsloop.insights import exports, presenters, selectors, services
+from npsloop.insights import exports, presenters, rollups, selectors, services
 from npsloop.insights.breakdowns import LANGUAGE
+from npsloop.insights.metrics import filtered_distribution
 from npsloop.insights.options import TABLES, parse_options, with_range
-from npsloop.responses.filters import compile_filter, parse
+from npsloop.responses.filters import parse
 from npsloop.responses.selectors import saved_filters_of
 from npsloop.surveys.selectors import survey_of, surveys_of
 from npsloop.surveys.views import pop_new_key
@@ -108,7 +109,8 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     elif table == "breakdown":
         rows = exports.breakdown_rows(selectors.breakdown(org, ranged, options.breakdown))
     else:
-        summary, _comments = selectors.distribution(compile_filter(org, ranged))
+        rollup = rollups.for_filter(org, ranged, ...)
+        summary, _comments = filtered_distribution(org, ranged, rollup)
         rows = exports.distribution_rows(summary)
     response = HttpResponse(exports.to_csv(rows), content_type="text/csv; charset=utf-8")
     name = exports.filename(table, org.name, ranged)

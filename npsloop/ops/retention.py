@@ -16,7 +16,9 @@ bounced, since that row is what keeps npsloop from emailing the address again.
 anonymise (default) keeps every score, date, state and count (the NPS, trends and
 metrics stay the same) and removes what says who someone was or what they
 wrote, as the API's erasure (npsloop.api.erasure) does for one person.
-delete removes old responses, contacts, events, emails and decisions.
+delete removes old responses, contacts, events, emails and decisions. The dashboard's
+roll-ups (npsloop.insights.rollups) are told the days that change; deletions tell them
+by the delete signals.
 See docs/operations.md for the table of what happens to which data.
 """
 
@@ -36,6 +38,7 @@ from npsloop.accounts.models import Organization
 from npsloop.api.erasure import ERASED, ERASED_DOMAIN
 from npsloop.contacts.models import Contact
 from npsloop.ingest.models import IngestEvent
+from npsloop.insights import rollups
 from npsloop.invitations.models import Decision, Invitation, InvitationEvent
 from npsloop.mail.models import OutboundEmail
 from npsloop.notifications.models import Delivery
@@ -128,7 +131,25 @@ def _erase_contacts(qs: QuerySet) -> int:
     email = Concat(
         Value("erased-"), Cast("id", output_field=CharField()), Value(f"@{ERASED_DOMAIN}")
     )
+    _contacts_change_rollups(qs)
     return qs.update(email=email, **_CONTACT_BLANK)
+
+
+# Bulk updates leave updated_at alone (on responses a newer one would replay their
+# notifications), so the dashboard's roll-ups are told which days change: they group
+# by gender and properties and count comments.
+def _contacts_change_rollups(qs: QuerySet) -> None:
+    rollups.mark_responses_dirty(Response.objects.filter(contact__in=qs.values("pk")))
+
+
+def _blank_contacts(qs: QuerySet) -> int:
+    _contacts_change_rollups(qs)
+    return qs.update(**_CONTACT_BLANK)
+
+
+def _blank_comments(qs: QuerySet) -> int:
+    rollups.mark_responses_dirty(qs)
+    return qs.update(comment="")
 
 
 def old_contacts(organization: Organization, cutoff: dt.datetime) -> QuerySet:
@@ -194,7 +215,7 @@ def _steps(
     suppressed = Step(
         "suppressed_contacts",
         contacts.exclude(_UNSUPPRESSED).filter(_CONTACT_PERSONAL),
-        _update(**_CONTACT_BLANK),
+        _blank_contacts,
     )
     if mode == DELETE:
         return [
@@ -209,7 +230,7 @@ def _steps(
             Step("share_links", shares, _delete),
         ]
     return [
-        Step("responses", responses.exclude(comment=""), _update(comment="")),
+        Step("responses", responses.exclude(comment=""), _blank_comments),
         Step(
             "notes",
             Note.objects.filter(response__organization=org, response__created_at__lt=cutoff),
