@@ -11,6 +11,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from npsloop.accounts.services import create_organization
+from npsloop.contacts.services import upsert_contact
 from npsloop.ingest.models import IngestEvent
 from npsloop.invitations.links import rating_token, unsubscribe_token
 from npsloop.invitations.models import Invitation
@@ -150,23 +151,38 @@ def test_rating_pages_are_limited_per_client_address(client, invitation, setting
     assert client.get(page).status_code == 200
 
 
-def test_the_unsubscribe_page_shares_the_rating_pages_limit(client, invitation, settings, clock):
-    """Guessing or hammering unsubscribe links is limited per address like rating links;
-    a refused one-click POST unsubscribes nobody."""
+def test_the_unsubscribe_page_limits_guessing_not_unsubscribing(
+    client, invitation, settings, clock, survey
+):
+    """Links that are not valid count on the rating pages' budget per address and are
+    refused past it; valid links never are: a mail provider sends the one-click
+    unsubscribes (RFC 8058) of many users from a few addresses."""
     settings.NPSLOOP_RATING_RATE_LIMIT = "3/min"
     page = reverse("unsubscribe", args=[unsubscribe_token(invitation.key)])
-    assert client.get(_rate_path(invitation)).status_code == 200
-    assert client.get(page).status_code == 200
-    assert client.get(reverse("unsubscribe", args=["not-a-token"])).status_code == 404
-    refused = client.post(page)
+    bad = reverse("unsubscribe", args=["not-a-token"])
+    assert client.get(_rate_path(invitation)).status_code == 200  # 1 of 3
+    assert client.get(bad).status_code == 404  # 2
+    assert client.post(bad).status_code == 404  # 3
+    refused = client.get(bad)
     assert refused.status_code == 429 and refused["Retry-After"]
     assert "Please try again in" in refused.content.decode()
-    invitation.contact.refresh_from_db()
-    assert invitation.contact.unsubscribed_at is None
+    assert client.get(_rate_path(invitation)).status_code == 429  # the same budget
+    # Valid links from the same address: as many as come, each answered.
+    others = [
+        schedule_invitation(survey=survey, contact=contact, source=Invitation.Source.MANUAL)
+        for contact in (
+            upsert_contact(organization=survey.organization, email=f"u{i}@example.com")[0]
+            for i in range(4)
+        )
+    ]
+    for other in [invitation, *others]:
+        link = reverse("unsubscribe", args=[unsubscribe_token(other.key)])
+        assert client.post(link).status_code == 200
+        other.contact.refresh_from_db()
+        assert other.contact.unsubscribed_at is not None
+    assert client.get(page).status_code == 200
     clock.advance(60)
-    assert client.post(page).status_code == 200
-    invitation.contact.refresh_from_db()
-    assert invitation.contact.unsubscribed_at is not None
+    assert client.get(bad).status_code == 404
 
 
 def test_behind_a_trusted_proxy_each_forwarded_client_counts_alone(

@@ -11,13 +11,12 @@ from npsloop.invitations.links import LinkInvalid, read_unsubscribe_token
 from npsloop.invitations.selectors import invitation_by_key
 from npsloop.invitations.services import unsubscribe as unsubscribe_contact
 from npsloop.web.public import link_problem, public_headers
-from npsloop.web.public_limits import page_limit
+from npsloop.web.public_limits import refuse_guessing
 
 
 # The signed token is the credential; RFC 8058 one-click POSTs carry no CSRF token.
 @csrf_exempt
 @require_http_methods(["GET", "HEAD", "POST"])
-@page_limit
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     try:
         key = read_unsubscribe_token(token)
@@ -25,6 +24,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         key = None
     invitation = invitation_by_key(key) if key else None
     if invitation is None:
+        if refused := refuse_guessing(request):
+            return refused
         return link_problem(
             request,
             title=_("This link is not valid"),

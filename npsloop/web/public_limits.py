@@ -1,8 +1,8 @@
 """Per-address rate limits of the pages a customer reaches from a survey email.
 
-The rating pages and the unsubscribe page share one budget (RATING_RATE_LIMIT): a
-person needs about four requests (page, recorded score, comment, thanks), a mail
-scanner checking every link of one email 11 or 22.
+The rating pages share one budget (RATING_RATE_LIMIT): a person needs about four
+requests (page, recorded score, comment, thanks), a mail scanner checking every link of
+one email 11 or 22. The unsubscribe page counts only links that are not valid on it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from npsloop.web.public import link_problem, public_headers
-from npsloop.web.ratelimit import Verdict, limit_by_ip
+from npsloop.web.ratelimit import Verdict, client_key, hit, limit_by_ip, rate_setting
 
 DEFAULT_RATE_LIMIT = "60/min"
 
@@ -40,3 +40,17 @@ def _too_many_json(request: HttpRequest, verdict: Verdict) -> HttpResponse:
 # A page answers too many requests with a page, the rating page's script with JSON.
 page_limit = limit_by_ip("rating", "NPSLOOP_RATING_RATE_LIMIT", DEFAULT_RATE_LIMIT, _too_many_page)
 json_limit = limit_by_ip("rating", "NPSLOOP_RATING_RATE_LIMIT", DEFAULT_RATE_LIMIT, _too_many_json)
+
+
+def refuse_guessing(request: HttpRequest) -> HttpResponse | None:
+    """For a request with a link that is not valid: the "please wait" answer once the
+    client address has used up the budget, else None (counted). Valid links are not
+    counted here: mail providers send RFC 8058 one-click unsubscribes for many users
+    from a few addresses, and those must not be refused."""
+    rate = rate_setting("NPSLOOP_RATING_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+    verdict = hit("rating", client_key(request), rate)
+    if verdict.allowed:
+        return None
+    response = _too_many_page(request, verdict)
+    response["Retry-After"] = str(verdict.retry_after)
+    return response
