@@ -10,7 +10,7 @@ import zoneinfo
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
@@ -449,3 +449,55 @@ def test_a_read_looks_at_few_changed_rows_only(org, data, monkeypatch):
     assert rollups.fresh(org) is None  # a week, but more rows than a read looks at
     state = rollups.refresh(org)
     _all_same(org, state)
+
+
+def test_a_large_delete_marks_each_day_once_not_each_response(org, data, monkeypatch):
+    """Responses deleted together mark each new day of their span once, not one query
+    per response, and the figures stay right."""
+    rollups.rebuild(org)
+    calls: list[int] = []
+    real = rollups.mark_dirty
+
+    def counted(org_id, moments):
+        calls.append(1)
+        real(org_id, moments)
+
+    monkeypatch.setattr(rollups, "mark_dirty", counted)
+    doomed = Response.objects.filter(organization=org, survey=data[1])
+    count = doomed.count()
+    days = len({r.created_at.date() for r in doomed})
+    assert count > days + 1  # several responses a day in the fixture
+    with transaction.atomic():
+        doomed.delete()
+    assert 0 < len(calls) <= days + 1
+    state = rollups.fresh(org)
+    _all_same(org, state)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_transaction_marks_its_own_deletes(org, data, monkeypatch):
+    """The per-transaction record ends with its transaction: committed or rolled back,
+    the next delete marks its day again."""
+    rollups.rebuild(org)
+    calls: list[int] = []
+    real = rollups.mark_dirty
+
+    def counted(org_id, moments):
+        calls.append(1)
+        real(org_id, moments)
+
+    monkeypatch.setattr(rollups, "mark_dirty", counted)
+    first, second, third = Response.objects.filter(organization=org).order_by("created_at")[:3]
+    with transaction.atomic():
+        first.delete()
+        second.delete()  # its day is marked already in this transaction
+    assert len(calls) == 1
+    kept = third.pk
+    with pytest.raises(RuntimeError), transaction.atomic():
+        third.delete()
+        raise RuntimeError("rolled back")
+    assert len(calls) == 2
+    with transaction.atomic():
+        Response.objects.get(pk=kept).delete()
+    assert len(calls) == 3
+    _all_same(org, rollups.fresh(org))
