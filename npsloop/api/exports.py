@@ -122,9 +122,14 @@ def _postgres_chunks(connection, sql: str, params) -> Iterator[list[tuple]]:
 
 def batches(qs: QuerySet[Response]) -> Iterator[list[dict[str, Any]]]:
     """The responses as dicts, newest first, one list per database fetch."""
-    # In a transaction: outside one, PostgreSQL's server-side cursor is declared WITH
-    # HOLD and the whole result is materialised before the first row comes back (48 s
-    # for a million rows). A client that goes away closes the generator: rolled back.
+    # PostgreSQL: in a transaction, because outside one the server-side cursor is
+    # declared WITH HOLD and the whole result is built before the first row comes back
+    # (48 s for a million rows); a client that goes away closes the generator: rolled
+    # back. Not on SQLite: its transactions begin IMMEDIATE (config.py) and would hold
+    # the write lock for the whole download, blocking every write.
+    if connections[qs.db].vendor != "postgresql":
+        yield from _dicts(qs)
+        return
     with transaction.atomic(using=qs.db):
         yield from _dicts(qs)
 
