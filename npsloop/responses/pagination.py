@@ -32,9 +32,12 @@ def decode(cursor: str) -> tuple[dt.datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, pk = raw.split("|")
         created_at = dt.datetime.fromisoformat(moment)
-        if created_at.tzinfo is None:
+        if created_at.tzinfo is None or created_at.year < 2 or created_at.year > 9998:
             raise ValueError
-        return created_at, int(pk)
+        pk = int(pk)
+        if not 0 <= pk < 2**63:  # a database integer, whatever was typed into the link
+            raise ValueError
+        return created_at, pk
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadCursor("This page link is broken; start from the first page.") from exc
 
