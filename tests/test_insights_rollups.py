@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -95,6 +96,10 @@ def data(org, org_b):
     # Another organization's responses never count.
     other, _key = create_survey(organization=org_b.organization, name="Other")
     _responses([other], [], rnd, 40)
+    # Written a while ago: reads look rollups.READ_MARGIN behind the last refresh.
+    earlier = timezone.now() - 2 * rollups.READ_MARGIN
+    Response.objects.update(updated_at=earlier)
+    Contact.objects.update(updated_at=earlier)
     return surveys
 
 
@@ -501,3 +506,18 @@ def test_each_transaction_marks_its_own_deletes(org, data, monkeypatch):
         Response.objects.get(pk=kept).delete()
     assert len(calls) == 3
     _all_same(org, rollups.fresh(org))
+
+
+def test_a_rating_committed_while_a_refresh_ran_is_read_at_once(org, data):
+    """updated_at is set before the commit: a response whose time is a little before the
+    last refresh began, committed after it, is still found by the next read."""
+    state = rollups.rebuild(org)
+    late = Response.objects.create(
+        organization=org, survey=data[0], score=0, language="en", created_at=START
+    )
+    Response.objects.filter(pk=late.pk).update(
+        updated_at=state.checked_at - rollups.READ_MARGIN / 2
+    )
+    state = rollups.fresh(org)
+    assert state is not None
+    _all_same(org, state)

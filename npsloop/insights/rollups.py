@@ -59,6 +59,9 @@ MAX_VALUE_LENGTH = 200
 # A transaction may commit this long after it wrote updated_at and still be counted:
 # each refresh looks this far behind its watermark again.
 MARGIN = dt.timedelta(minutes=10)
+# A read looks this far behind the last refresh: updated_at is set before its transaction
+# commits, so a rating committed just after a refresh began may carry an earlier time.
+READ_MARGIN = dt.timedelta(seconds=60)
 # A dashboard read recomputes at most this many days itself; more is left to the job.
 READ_MAX_DAYS = 31
 READ_MAX_ROWS = 20_000  # … and looks at no more changed responses than this
@@ -323,7 +326,7 @@ def refresh(organization: Organization, *, max_days: int | None = None) -> Rollu
         started = timezone.now()
         since = state.watermark - MARGIN
         if max_days is not None and state.checked_at is not None:
-            since = state.checked_at
+            since = state.checked_at - READ_MARGIN
         limit = None if max_days is None else READ_MAX_ROWS
         changed = _changed_days(organization, since, limit=limit)
         if changed is None:
@@ -423,7 +426,7 @@ def _changed_since(state: RollupState) -> bool:
     began: one query, two index lookups. The moment goes in as a value, not as a
     reference to the state's column: PostgreSQL then knows it is past every row (an
     outer reference made it scan all the responses for an EXISTS that finds none)."""
-    org, moment = state.organization_id, state.checked_at
+    org, moment = state.organization_id, state.checked_at - READ_MARGIN
     flags = (
         RollupState.objects.filter(organization_id=org)
         .annotate(
