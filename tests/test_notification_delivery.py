@@ -207,3 +207,44 @@ def test_past_the_inline_limit_deliveries_get_jobs(
     assert names(jobs) == ["fan_out_response_task", "send_delivery_task"]
     assert sorted(r.path for r in receiver.requests) == ["/hook", "/slack"]
     assert Delivery.objects.filter(state=Delivery.State.DELIVERED).count() == 2
+
+
+def test_past_the_inline_time_budget_the_rest_go_back_to_the_queue_untried(
+    org_a, contact, rate, receiver, jobs, monkeypatch
+):
+    """The first tries of one fan-out stop after INLINE_BUDGET_SECONDS: the rows not
+    tried yet go back to the queue with their try not spent, and arrive once."""
+    monkeypatch.setattr(services, "INLINE_BUDGET_SECONDS", 0.0)  # no time for any
+    hook = webhook_channel(org_a, receiver.url + "/hook")
+    slack = slack_channel(org_a, receiver.url + "/slack")
+    rule(org_a, Rule.Trigger.RESPONSE, hook, slack)
+
+    rate(contact, 7)
+
+    assert names(jobs) == ["fan_out_response_task", "send_delivery_task", "send_delivery_task"]
+    assert sorted(r.path for r in receiver.requests) == ["/hook", "/slack"]
+    for delivery in Delivery.objects.all():
+        assert delivery.state == Delivery.State.DELIVERED
+        assert delivery.attempts == 1  # the released row's try was not counted twice
+        assert delivery.attempt_log.count() == 1
+
+
+def test_a_row_that_cannot_be_recorded_does_not_hold_back_the_others(
+    org_a, contact, rate, receiver, jobs, monkeypatch
+):
+    hook = webhook_channel(org_a, receiver.url + "/hook")
+    slack = slack_channel(org_a, receiver.url + "/slack")
+    rule(org_a, Rule.Trigger.RESPONSE, hook, slack)
+    real = services._record
+
+    def flaky(delivery, result, ms):
+        if delivery.channel_id == hook.pk:
+            raise RuntimeError("the database said no")
+        return real(delivery, result, ms)
+
+    monkeypatch.setattr(services, "_record", flaky)
+    rate(contact, 7)
+
+    assert Delivery.objects.get(channel=slack).state == Delivery.State.DELIVERED
+    # The webhook's row stays claimed: the reconciler takes it back after the timeout.
+    assert Delivery.objects.get(channel=hook).state == Delivery.State.SENDING

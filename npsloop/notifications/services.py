@@ -61,6 +61,9 @@ INLINE_PAUSE_SECONDS = 60.0
 # At most this many first tries per fan-out: the last one's claim must not be held for
 # long (the reconciler takes a claim back after NPSLOOP_CLAIM_TIMEOUT_SECONDS).
 INLINE_MAX = 10
+# … and only while the fan-out's first tries have taken less than this together; the
+# rest go back to the queue untried (each try may take OUTBOUND_TIMEOUT per read).
+INLINE_BUDGET_SECONDS = 15.0
 _queued_until: dict[int, float] = {}  # channel id → time.monotonic() of the pause's end
 
 
@@ -337,23 +340,46 @@ def _send_claimed(deliveries: list[Delivery]) -> list[str]:
     the claim timeout (the receiver may then get the event twice, with the same id).
     """
     tried: list[tuple[Delivery, Outcome | ChannelError, int]] = []
-    for delivery in deliveries:
+    began = time.monotonic()
+    untried = list(deliveries)
+    while untried and time.monotonic() - began < INLINE_BUDGET_SECONDS:
+        delivery = untried.pop(0)
         result, ms = _try(delivery)
         tried.append((delivery, result, ms))
         if isinstance(result, ChannelError) or ms > INLINE_SLOW_SECONDS * 1000:
             _queued_until[delivery.channel_id] = time.monotonic() + INLINE_PAUSE_SECONDS
     results: list[str] = []
+    successes = [t for t in tried if isinstance(t[1], Outcome)]
     try:
         with transaction.atomic():
-            for delivery, result, ms in tried:
-                if isinstance(result, Outcome):
-                    results.append(_record(delivery, result, ms))
-        for delivery, result, ms in tried:
-            if isinstance(result, ChannelError):
-                results.append(_record(delivery, result, ms))
+            results += [_record(*t) for t in successes]
     except Exception:
-        log.exception("deliveries %s: the first tries failed to finish", [d.pk for d in deliveries])
+        # One bad row must not leave the others "sending" (and sent again later).
+        log.exception("deliveries %s: recording together failed", [t[0].pk for t in successes])
+        results = [_record_alone(*t) for t in successes]
+    results += [_record_alone(*t) for t in tried if isinstance(t[1], ChannelError)]
+    if untried:
+        _release(untried)
     return results
+
+
+def _record_alone(delivery: Delivery, result: Outcome | ChannelError, ms: int) -> str:
+    try:
+        return _record(delivery, result, ms)
+    except Exception:
+        log.exception("delivery %s: could not record its try", delivery.pk)
+        return "error"
+
+
+def _release(deliveries: list[Delivery]) -> None:
+    """Claimed rows not tried within the budget: back to the queue, their try not spent."""
+    now = timezone.now()
+    for delivery in deliveries:
+        released = Delivery.objects.filter(pk=delivery.pk, state=State.SENDING).update(
+            state=State.SCHEDULED, claimed_at=None, attempts=F("attempts") - 1, next_attempt_at=now
+        )
+        if released:
+            _enqueue(delivery.pk, now)
 
 
 def _enqueue(delivery_id: int, at: dt.datetime) -> None:
