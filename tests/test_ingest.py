@@ -245,9 +245,10 @@ def test_a_batch_from_webhooks_actions_is_signed_by_its_first_event(client, keye
     survey, key = keyed
     survey.webhook_secret = "abc123"
     survey.save()
+    now = dt.datetime.now(dt.UTC)
     events = [
         {"type": "identify", "userId": f"b{i}", "traits": {"email": f"b{i}@example.com",
-         "name": "Jürgen «B»", "score": 5.0}}
+         "name": "Jürgen «B»", "score": 5.0}, "receivedAt": now.isoformat()}
         for i in range(3)
     ]  # fmt: skip
     # As JavaScript's JSON.stringify writes them: compact, non-ASCII as is.
@@ -268,6 +269,14 @@ def test_a_batch_from_webhooks_actions_is_signed_by_its_first_event(client, keye
     broken = body[:-1] + b", nonsense]"
     refused = _post(client, "/segment/webhook", broken, key, HTTP_X_SIGNATURE=first)
     assert refused.status_code == 400
+    # An old signed event (a copy from a log) cannot carry a forged batch.
+    old = {**events[0], "userId": "b-old", "receivedAt": (now - dt.timedelta(days=2)).isoformat()}
+    old_item = json.dumps(old, separators=(",", ":"), ensure_ascii=False)
+    forged = f"[{old_item},{json.dumps({'type': 'identify', 'userId': 'forged'})}]".encode()
+    old_signature = hmac.new(b"abc123", old_item.encode(), hashlib.sha1).hexdigest()
+    stale = _post(client, "/segment/webhook", forged, key, HTTP_X_SIGNATURE=old_signature)
+    assert stale.status_code == 401 and stale.json()["code"] == "invalid_signature"
+    assert not Contact.objects.filter(external_id="forged").exists()
 
 
 def test_methods_and_unknown_endpoints(client, keyed):

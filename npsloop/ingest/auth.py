@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 
-from npsloop.ingest.events import IngestError
+from npsloop.ingest.events import IngestError, parse_time
 from npsloop.surveys.models import Survey
 from npsloop.web.secrets import digest_of, split_prefix
 
@@ -91,14 +93,29 @@ def survey_for(request: HttpRequest, body: Any) -> KeyedSurvey:
     return survey
 
 
+# A batch signed by its first event only is accepted while that event is this recent:
+# such a signature says nothing about the other events, so a copy of an old signed event
+# must not carry a forged batch for long. Segment retries a batch for about 4 hours.
+FIRST_EVENT_MAX_AGE = dt.timedelta(hours=6)
+FIRST_EVENT_MAX_AHEAD = dt.timedelta(minutes=5)
+
+
 def _first_of_batch(body: bytes) -> bytes | None:
-    """The exact bytes of the first item of a JSON array body, or None."""
+    """The exact bytes of the first item of a JSON array body when that item is a recent
+    event (its receivedAt, sentAt or timestamp), or None."""
     try:
         text = body.decode("utf-8")
         if not text.startswith("["):
             return None
-        _item, end = json.JSONDecoder().raw_decode(text, 1)
+        item, end = json.JSONDecoder().raw_decode(text, 1)
     except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(item, dict):
+        return None
+    now = timezone.now()
+    moments = [parse_time(item.get(key)) for key in ("receivedAt", "sentAt", "timestamp")]
+    moment = next((m for m in moments if m is not None), None)
+    if moment is None or not now - FIRST_EVENT_MAX_AGE <= moment <= now + FIRST_EVENT_MAX_AHEAD:
         return None
     return text[1:end].encode("utf-8")
 
