@@ -681,14 +681,7 @@ def report(bench: Bench, args: argparse.Namespace) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="responses to fill")
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="keep the filled databases and use them again next time (bench/fill.py --clean)",
-    )
+    parser = fill.fill_parser(__doc__.split("\n\n")[0])
     parser.add_argument(
         "--formats",
         type=lambda s: [f for f in s.split(",") if f],

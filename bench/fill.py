@@ -41,13 +41,14 @@ import platform
 import random
 import re
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -727,6 +728,59 @@ def run_measurements(
             if not filled.kept:
                 filled.drop()
     return results, described
+
+
+def fill_parser(description: str) -> argparse.ArgumentParser:
+    """The options of every benchmark that reads the fill: --db, --rows, --reuse."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="responses to fill")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the filled databases and use them again next time (bench/fill.py --clean)",
+    )
+    return parser
+
+
+def rounds_parser(description: str) -> argparse.ArgumentParser:
+    """fill_parser plus timed rounds (bench/inbox.py, bench/insights.py)."""
+    parser = fill_parser(description)
+    parser.add_argument("--repeat", type=int, default=20, help="timed rounds per case")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds per case")
+    parser.add_argument(
+        "--budget", type=float, default=30, help="seconds per case before fewer rounds"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("command", nargs="?", choices=["measure"], help=argparse.SUPPRESS)
+    return parser
+
+
+def rounds_main(
+    script: str,
+    args: argparse.Namespace,
+    measure: Callable[[argparse.Namespace], Any],
+    report: Callable[[dict, list[str], argparse.Namespace], Any],
+) -> int:
+    """main() of a rounds_parser benchmark: `measure` in a child per database (the
+    `measure` command), then `report` on what the children returned."""
+    if args.command == "measure":
+        print(json.dumps(measure(args)))
+        return 0
+    signal.signal(signal.SIGTERM, interrupt)  # clean up on SIGTERM as on Ctrl-C
+    child = ["--repeat", str(args.repeat), "--warmup", str(args.warmup)]
+    child += ["--budget", str(args.budget)]
+    try:
+        results, described = run_measurements(
+            str(Path(script).resolve()), kinds_of(args.db), args.rows, args.reuse, child
+        )
+    except KeyboardInterrupt:
+        print("\ninterrupted (the databases were dropped unless --reuse)", file=sys.stderr)
+        return 130
+    report(results, described, args)
+    if args.json:
+        args.json.write_text(json.dumps({"described": described, "results": results}, indent=2))
+    return 0
 
 
 def interrupt(_signum, _frame):

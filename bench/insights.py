@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -497,43 +495,11 @@ def report(results: dict[str, dict[str, Any]], described: list[str], args) -> bo
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="responses to fill")
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="keep the filled databases and use them again next time (bench/fill.py --clean)",
-    )
-    parser.add_argument("--repeat", type=int, default=20, help="timed rounds per case")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds per case")
-    parser.add_argument(
-        "--budget", type=float, default=30, help="seconds per case before fewer rounds"
-    )
-    parser.add_argument("--json", type=Path, help="also write the results to this file")
-    parser.add_argument("command", nargs="?", choices=["measure"], help=argparse.SUPPRESS)
-    return parser
+    return fill.rounds_parser(__doc__.split("\n\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "measure":
-        print(json.dumps(measure(args)))
-        return 0
-    signal.signal(signal.SIGTERM, fill.interrupt)  # clean up on SIGTERM as on Ctrl-C
-    child = ["--repeat", str(args.repeat), "--warmup", str(args.warmup)]
-    child += ["--budget", str(args.budget)]
-    try:
-        results, described = fill.run_measurements(
-            str(Path(__file__).resolve()), fill.kinds_of(args.db), args.rows, args.reuse, child
-        )
-    except KeyboardInterrupt:
-        print("\ninterrupted (the databases were dropped unless --reuse)", file=sys.stderr)
-        return 130
-    report(results, described, args)
-    if args.json:
-        args.json.write_text(json.dumps({"described": described, "results": results}, indent=2))
-    return 0
+    return fill.rounds_main(__file__, build_parser().parse_args(argv), measure, report)
 
 
 if __name__ == "__main__":
