@@ -209,19 +209,13 @@ def _safe(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _cell(value: Any) -> Any:
-    """A spreadsheet cell (XLSX)."""
-    value = _text(value)
-    return _safe(value) if isinstance(value, str) else value
-
-
 def _moment(value: dt.datetime | None) -> str:
     return "" if value is None else value.isoformat()
 
 
 def _csv_row(item: dict[str, Any]) -> list[Any]:
-    """The row in COLUMNS' order, each column converted as its type needs (the same
-    result as _cell on every value, without testing every value's type)."""
+    """The row in COLUMNS' order, each column converted as its type needs; text that a
+    spreadsheet would run as a formula is quoted."""
     person = item["person_id"]
     return [
         item["id"],
