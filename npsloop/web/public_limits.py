@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from npsloop.web.public import link_problem, public_headers
-from npsloop.web.ratelimit import Verdict, client_key, hit, limit_by_ip, rate_setting
+from npsloop.web.ratelimit import Verdict, count_by_ip, limit_by_ip
 
 DEFAULT_RATE_LIMIT = "60/min"
 
@@ -47,10 +47,6 @@ def refuse_guessing(request: HttpRequest) -> HttpResponse | None:
     client address has used up the budget, else None (counted). Valid links are not
     counted here: mail providers send RFC 8058 one-click unsubscribes for many users
     from a few addresses, and those must not be refused."""
-    rate = rate_setting("NPSLOOP_RATING_RATE_LIMIT", DEFAULT_RATE_LIMIT)
-    verdict = hit("rating", client_key(request), rate)
-    if verdict.allowed:
-        return None
-    response = _too_many_page(request, verdict)
-    response["Retry-After"] = str(verdict.retry_after)
-    return response
+    return count_by_ip(
+        request, "rating", "NPSLOOP_RATING_RATE_LIMIT", DEFAULT_RATE_LIMIT, _too_many_page
+    )

@@ -213,6 +213,23 @@ def client_key(request: HttpRequest) -> str:
     return ip
 
 
+def count_by_ip(
+    request: HttpRequest,
+    scope: str,
+    setting: str,
+    default: str,
+    refused: Callable[[HttpRequest, Verdict], HttpResponse],
+) -> HttpResponse | None:
+    """Count the request against its client's limit: None while allowed, else the
+    refusal (with `Retry-After`). For a view that counts only some requests."""
+    verdict = hit(scope, client_key(request), rate_setting(setting, default))
+    if verdict.allowed:
+        return None
+    response = refused(request, verdict)
+    response["Retry-After"] = str(verdict.retry_after)
+    return response
+
+
 def limit_by_ip(
     scope: str,
     setting: str,
@@ -227,11 +244,8 @@ def limit_by_ip(
     def decorate(view):
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
-            verdict = hit(scope, client_key(request), rate_setting(setting, default))
-            if not verdict.allowed:
-                response = refused(request, verdict)
-                response["Retry-After"] = str(verdict.retry_after)
-                return response
+            if answer := count_by_ip(request, scope, setting, default, refused):
+                return answer
             return view(request, *args, **kwargs)
 
         return wrapper
