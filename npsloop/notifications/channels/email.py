@@ -20,8 +20,10 @@ def send(channel: Channel, delivery: Delivery) -> Outcome:
         raise ChannelError("The channel has no recipients.", retryable=False)
     for language, message in messages:
         ref = f"delivery:{delivery.pk}:{language}"
-        # A retry after one language's message failed does not send the others again.
-        if OutboundEmail.objects.filter(ref=ref, status__in=_DONE).exists():
+        # A retry after one language's message failed does not send the others again
+        # (the first try has nothing to look up).
+        retry = delivery.attempts > 1
+        if retry and OutboundEmail.objects.filter(ref=ref, status__in=_DONE).exists():
             continue
         try:
             deliver(message, kind="notification", organization=channel.organization, ref=ref)
