@@ -46,6 +46,12 @@ class Contact(models.Model):
             models.Index(fields=["organization", "-created_at"]),
             models.Index(fields=["organization", "external_id"]),
             models.Index(fields=["organization", "anonymous_id"]),
+            # The roll-ups' refresh (changed contacts) and the dashboard's counts.
+            models.Index(fields=["organization", "updated_at"], name="contact_org_updated"),
+            models.Index(
+                fields=["organization", "unsubscribed_at"], name="contact_org_unsubscribed"
+            ),
+            models.Index(fields=["organization", "bounced_at"], name="contact_org_bounced"),
         ]
 
     def __str__(self) -> str:

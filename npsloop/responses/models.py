@@ -69,6 +69,8 @@ class Response(models.Model):
             models.Index(fields=["survey", "-created_at"]),
             models.Index(fields=["organization", "score", "-created_at"]),
             models.Index(fields=["organization", "status", "-created_at"]),
+            # What changed since a moment: the roll-ups' refresh, the API's updated_since.
+            models.Index(fields=["organization", "updated_at"], name="response_org_updated"),
         ]
 
     def __str__(self) -> str:

@@ -100,16 +100,4 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('organization', 'day', 'survey', 'language'), name='daily_score_once')],
             },
         ),
-        # The roll-up refresh asks "what changed since the watermark?" per organization.
-        # Plain SQL: the indexes are on other apps' tables, which this app only reads.
-        migrations.RunSQL(
-            'CREATE INDEX IF NOT EXISTS insights_response_org_updated '
-            'ON responses_response (organization_id, updated_at)',
-            'DROP INDEX IF EXISTS insights_response_org_updated',
-        ),
-        migrations.RunSQL(
-            'CREATE INDEX IF NOT EXISTS insights_contact_org_updated '
-            'ON contacts_contact (organization_id, updated_at)',
-            'DROP INDEX IF EXISTS insights_contact_org_updated',
-        ),
     ]

@@ -24,16 +24,4 @@ class Migration(migrations.Migration):
             model_name='dailyproperty',
             constraint=models.UniqueConstraint(fields=('organization', 'key', 'month', 'day', 'survey', 'language', 'value'), name='daily_property_once_per_span'),
         ),
-        # The dashboard's unsubscribes and bounces in a date range: index range scans instead
-        # of reading every contact (metrics.contact_mishaps). On another app's table, so SQL.
-        migrations.RunSQL(
-            'CREATE INDEX IF NOT EXISTS insights_contact_org_unsubscribed '
-            'ON contacts_contact (organization_id, unsubscribed_at)',
-            'DROP INDEX IF EXISTS insights_contact_org_unsubscribed',
-        ),
-        migrations.RunSQL(
-            'CREATE INDEX IF NOT EXISTS insights_contact_org_bounced '
-            'ON contacts_contact (organization_id, bounced_at)',
-            'DROP INDEX IF EXISTS insights_contact_org_bounced',
-        ),
     ]
