@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -50,6 +48,7 @@ AIM_PEAK_MB = 200.0
 AIM_RATIO = 0.5  # npsloop rows/s ÷ baseline rows/s: "within 2x"
 FORMATS = ("jsonl", "csv")
 TOKEN_NAME = "bench/export.py"
+CHUNK = 2000  # rows per fetch on SQLite, as npsloop reads them
 SAMPLE_EVERY = 0.02  # seconds between RSS samples
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -72,129 +71,53 @@ print("TOKEN=" + key)
 
 # --------------------------------------------------------------------------- baseline
 
-# The export's rows in the export's order, with the survey, the person and the tag names
-# (one correlated aggregate: still one statement).
-DUMP_SQL = """
-SELECT r.id, r.created_at, r.updated_at, r.survey_id, s.name, r.score, r.comment,
-       r.commented_at, r.language, r.status,
-       (SELECT {tags} FROM responses_response_tags rt
-          JOIN responses_tag t ON t.id = rt.tag_id
-         WHERE rt.response_id = r.id) AS tags,
-       r.contact_id, c.email, c.first_name, c.last_name, c.properties
-  FROM responses_response r
-  JOIN surveys_survey s ON s.id = r.survey_id
-  LEFT JOIN contacts_contact c ON c.id = r.contact_id
- WHERE r.organization_id = %s
- ORDER BY r.created_at DESC, r.id DESC
-"""
-SEP = "\x1f"  # between tag names in the aggregate
-TAGS = {
-    "postgres": f"string_agg(t.name, E'\\x{ord(SEP):02x}')",
-    "sqlite": f"group_concat(t.name, char({ord(SEP)}))",
-}
-COLUMNS = [
-    "id", "created_at", "updated_at", "survey_id", "survey", "score", "category", "comment",
-    "commented_at", "language", "status", "tags", "person_id", "email", "name", "properties",
-]  # fmt: skip
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-CHUNK = 2000  # rows per fetch, as npsloop reads them
 
+def dump_statement(kind: str, fmt: str) -> tuple[str, list[Any], bytes]:
+    """npsloop's export statement for the whole organization (export_lines.statement),
+    in the driver's placeholders, and the file's header: the baseline runs the very same
+    SQL. Django is set up only to read the table names, before the clock starts."""
+    import django
 
-def _text(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, list):
-        return ", ".join(value)
-    if isinstance(value, dict):  # as npsloop writes properties: compact, sorted keys
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if value else ""
-    if value is None:
-        return ""
-    return value
+    django.setup()
+    from npsloop.api import export_lines
 
-
-def _cell(value: Any) -> Any:
-    value = _text(value)
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
+    vendor = "postgresql" if kind == "postgres" else "sqlite"
+    sql, first = export_lines.statement(vendor, fmt, "r.organization_id = %s")
+    header = export_lines.CSV_HEADER if fmt == "csv" else b""
+    return fill.sql_for(kind, sql), first, header
 
 
 def dump(args: argparse.Namespace) -> dict[str, Any]:
-    """The baseline, in its own process: one SELECT on the driver's cursor, every row
-    turned into the export's JSON object or CSV row, written to a file."""
+    """The baseline, in its own process: the export's statement on the driver's own
+    connection (sqlite3: a plain cursor, 2,000 rows a fetch; psycopg: COPY in a
+    transaction with the export's settings), every line written to a file."""
     kind, info = fill.child_info()
+    sql, params, header = dump_statement(kind, args.format)
+    params.append(info["org"])
     url = os.environ["DATABASE_URL"]
-    began, cpu = time.perf_counter(), time.process_time()
-    if kind == "postgres":
-        import psycopg
-
-        conn = psycopg.connect(url, options="-c TimeZone=UTC")  # a transaction: named cursor
-        cur = conn.cursor(name="bench_export")
-        cur.itersize = CHUNK
-
-        def moment(value):
-            return value
-    else:
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        cur = conn.cursor()
-        utc = dt.UTC
-
-        def moment(value):
-            return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=utc)
-
-    cur.execute(fill.sql_for(kind, DUMP_SQL.format(tags=TAGS[kind])), [info["org"]])
-    decode = orjson.loads if kind == "sqlite" else (lambda value: value)
     rows = 0
-    csv_out = args.format == "csv"
-    with (
-        open(args.out, "w", encoding="utf-8", newline="")
-        if csv_out
-        else open(args.out, "wb") as out
-    ):
-        writer = csv.writer(out) if csv_out else None
-        if csv_out:
-            out.write("\ufeff")
-            writer.writerow(COLUMNS)
-        while True:
-            batch = cur.fetchmany(CHUNK)
-            if not batch:
-                break
-            lines = []
-            for (
-                rid, created, updated, survey_id, survey, score, comment, commented, language,
-                status, tags, contact_id, email, first, last, properties,
-            ) in batch:  # fmt: skip
-                item = {
-                    "id": rid,
-                    "created_at": moment(created),
-                    "updated_at": moment(updated),
-                    "survey_id": survey_id,
-                    "survey": survey,
-                    "score": score,
-                    "category": "promoter"
-                    if score >= 9
-                    else "passive"
-                    if score >= 7
-                    else "detractor",
-                    "comment": comment,
-                    "commented_at": moment(commented),
-                    "language": language,
-                    "status": status,
-                    "tags": sorted(tags.split(SEP)) if tags else [],
-                    "person_id": contact_id,
-                    "email": email if contact_id else "",
-                    "name": " ".join(p for p in (first, last) if p) if contact_id else "",
-                    "properties": (decode(properties) or {}) if contact_id else {},
-                }
-                if csv_out:
-                    writer.writerow([_cell(item[c]) for c in COLUMNS])
-                else:  # JSON Lines as npsloop writes them (orjson)
-                    lines.append(orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE))
-            if lines:
-                out.write(b"".join(lines))
-            rows += len(batch)
-    cur.close()
-    conn.close()
+    began, cpu = time.perf_counter(), time.process_time()
+    with open(args.out, "wb") as out:
+        out.write(header)
+        if kind == "postgres":
+            import psycopg
+
+            from npsloop.api.export_lines import POSTGRES_SETTINGS
+
+            with psycopg.connect(url) as conn, conn.transaction():
+                for setting in POSTGRES_SETTINGS:
+                    conn.execute(setting)
+                with conn.cursor() as cur, cur.copy(sql, params) as copy:
+                    for data in copy:
+                        out.write(data)
+                        rows += 1
+        else:
+            conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+            cur = conn.execute(sql, params)
+            while batch := cur.fetchmany(CHUNK):
+                out.write(("\n".join([row[0] for row in batch]) + "\n").encode())
+                rows += len(batch)
+            conn.close()
     seconds = time.perf_counter() - began
     return {
         "rows": rows,

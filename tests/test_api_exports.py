@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from npsloop.contacts.services import upsert_contact
 from npsloop.responses import workflow
+from npsloop.responses.models import Response
 from tests.test_api_support import (  # noqa: F401  (fixtures)
     api_b_fixture,
     api_fixture,
@@ -116,12 +117,11 @@ def test_inbox_export_needs_a_member(client, two_responses):
 def test_a_large_export_comes_in_pieces_with_every_row_once(api, org_a, survey, contact):
     """More rows than one database fetch: every row once, newest first, with its tags and
     person, whichever piece it is in; values as the models hold them."""
-    from npsloop.api import exports
-    from npsloop.responses.models import Response
+    from npsloop.api import export_lines
 
     organization = org_a.organization
     start = timezone.now() - dt.timedelta(days=10)
-    total = exports.CHUNK * 2 + 7
+    total = export_lines.CHUNK * 2 + 7
     Response.objects.bulk_create(
         Response(
             organization=organization,
@@ -185,39 +185,61 @@ def test_export_keeps_odd_values_intact(api, org_a, survey):
     rows = _csv_rows(api.get("/responses/export"))
     assert rows[0]["name"] == "'=cmd"
     assert json.loads(rows[0]["properties"])["big"] == 2**70
-    assert list(json.loads(rows[0]["properties"])) == ["big", "nested", "städte"]  # sorted
+    assert json.loads(rows[0]["properties"]) == item["properties"]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_export_streams_from_a_cursor_that_is_not_materialised_first(
+def test_the_export_streams_while_the_query_runs_and_a_client_may_go_away(
     org_a, survey, contact, monkeypatch
 ):
-    """Outside a transaction PostgreSQL would materialise a WITH HOLD cursor's whole
-    result before the first row; the export reads in a transaction instead, and a
-    client that goes away (the generator closed) leaves the connection clean."""
+    """The first lines come while the database is still reading (PostgreSQL: a COPY in a
+    transaction, seen running from another connection); a client that goes away (the
+    generator closed) cancels it and leaves the connection clean. SQLite reads without a
+    transaction, which would begin IMMEDIATE and lock out every writer."""
     from django.db import connection
 
-    from npsloop.api import exports
-    from npsloop.responses.models import Response
+    from npsloop.api import export_lines
+    from npsloop.responses.filters import ResponseFilter, where_sql
 
-    monkeypatch.setattr(exports, "CHUNK", 2)
-    for score in (1, 5, 9, 10, 3):
-        respond(survey, contact, score)
+    monkeypatch.setattr(export_lines, "CHUNK", 2)
+    monkeypatch.setattr(export_lines, "PIECE_BYTES", 1)
+    start = timezone.now() - dt.timedelta(days=1)
+    # 8 MB of comments: more than the socket holds, so PostgreSQL is still sending.
+    Response.objects.bulk_create(
+        Response(
+            organization=org_a.organization, survey=survey, contact=contact, score=i % 11,
+            comment="x" * 4000, created_at=start + dt.timedelta(seconds=i),
+        )
+        for i in range(2000)
+    )  # fmt: skip
     assert connection.get_autocommit()
-    pieces = exports.batches(Response.objects.filter(organization=org_a.organization))
-    first = next(pieces)
-    assert len(first) == 2
-    # SQLite: no transaction, which would begin IMMEDIATE and lock out every writer.
-    assert connection.in_atomic_block == (connection.vendor == "postgresql")
-    if connection.vendor == "sqlite":
-        respond(survey, contact, 7)  # a write while the download runs
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT is_holdable FROM pg_cursors WHERE name LIKE 'npsloop_export_%%'")
-            assert cursor.fetchall() == [(False,)]
-    pieces.close()  # the client went away
+    where, params = where_sql(org_a.organization, ResponseFilter())
+    pieces = export_lines.lines("jsonl", where, params)
+    try:
+        first = next(pieces)
+        assert (
+            json.loads(first.splitlines()[0])["created_at"]
+            == (start + dt.timedelta(seconds=1999)).isoformat()
+        )  # the newest
+        assert connection.in_atomic_block == (connection.vendor == "postgresql")
+        if connection.vendor == "sqlite":
+            respond(survey, contact, 7)  # a write while the download runs
+        else:
+            import psycopg
+
+            backend = connection.connection.info.backend_pid
+            params = connection.get_connection_params()
+            keys = ("host", "port", "user", "password", "dbname")
+            with psycopg.connect(**{k: params[k] for k in keys if params.get(k)}) as other:
+                running = other.execute(
+                    "SELECT state, left(query, 4) FROM pg_stat_activity WHERE pid = %s",
+                    [backend],
+                ).fetchone()
+            assert running == ("active", "COPY")
+    finally:
+        pieces.close()  # the client went away
     assert not connection.in_atomic_block and connection.get_autocommit()
-    expected = 6 if connection.vendor == "sqlite" else 5
+    expected = 2001 if connection.vendor == "sqlite" else 2000
     assert Response.objects.filter(organization=org_a.organization).count() == expected
 
 

@@ -1,15 +1,14 @@
 """Bulk export of responses as CSV, JSON Lines or XLSX, in constant memory.
 
-CSV and JSON Lines are generated row by row while the answer streams. XLSX is
-written by XlsxWriter in constant_memory mode to a temporary file (one row in
-memory at a time), which is then streamed from disk.
+CSV and JSON Lines are written by the database, line by line while the answer streams
+(export_lines). XLSX is written from the rows read here (rows(): plain dicts, the
+reference for export_lines' tests) by XlsxWriter in constant_memory mode to a temporary
+file (one row in memory at a time), which is then streamed from disk.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import secrets
 import tempfile
@@ -23,6 +22,10 @@ from django.db.models import QuerySet
 from django.db.models.sql.constants import MULTI
 from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
 
+from npsloop.accounts.models import Organization
+from npsloop.api import export_lines
+from npsloop.api.export_lines import COLUMNS
+from npsloop.responses.filters import ResponseFilter, compile_filter, where_sql
 from npsloop.responses.models import Response, Tag
 
 FORMATS = {
@@ -31,11 +34,6 @@ FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 CHUNK = 2000
-COLUMNS = [
-    "id", "created_at", "updated_at", "survey_id", "survey", "score", "category", "comment",
-    "commented_at", "language", "status", "tags", "person_id", "email", "name", "properties",
-]  # fmt: skip
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 # Plain columns instead of model instances, and the driver's values as they come (no
@@ -204,67 +202,6 @@ def _text(value: Any) -> Any:
     return value
 
 
-def _safe(text: str) -> str:
-    """Text that a spreadsheet would run as a formula is quoted."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _moment(value: dt.datetime | None) -> str:
-    return "" if value is None else value.isoformat()
-
-
-def _csv_row(item: dict[str, Any]) -> list[Any]:
-    """The row in COLUMNS' order, each column converted as its type needs; text that a
-    spreadsheet would run as a formula is quoted."""
-    person = item["person_id"]
-    return [
-        item["id"],
-        _moment(item["created_at"]),
-        _moment(item["updated_at"]),
-        item["survey_id"],
-        _safe(item["survey"]),
-        item["score"],
-        item["category"],
-        _safe(item["comment"]),
-        _moment(item["commented_at"]),
-        _safe(item["language"]),
-        _safe(item["status"]),
-        _safe(", ".join(item["tags"])),
-        "" if person is None else person,
-        _safe(item["email"]),
-        _safe(item["name"]),
-        _json_text(item["properties"]),
-    ]
-
-
-# One piece of the answer per database fetch, not per row: a write per row made the
-# server spend more time in the socket than in the export.
-def csv_chunks(groups: Iterable[list[dict[str, Any]]]) -> Iterator[str]:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    out.write("\ufeff")  # the BOM lets Excel read UTF-8
-    writer.writerow(COLUMNS)
-    for group in groups:
-        writer.writerows([_csv_row(item) for item in group])
-        yield out.getvalue()
-        out.seek(0)
-        out.truncate()
-    if out.tell():
-        yield out.getvalue()
-
-
-def _json_line(item: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE)
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits or a lone surrogate
-        return (json.dumps(item, separators=(",", ":"), default=_text) + "\n").encode()
-
-
-def jsonl_chunks(groups: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
-    for group in groups:
-        yield b"".join([_json_line(item) for item in group])
-
-
 def xlsx_file(items: Iterable[dict[str, Any]]):
     import xlsxwriter
 
@@ -288,13 +225,42 @@ def xlsx_file(items: Iterable[dict[str, Any]]):
     return out
 
 
-def export_response(qs: QuerySet[Response], fmt: str, filename: str) -> HttpResponseBase:
+def export_response(
+    organization: Organization,
+    flt: ResponseFilter,
+    fmt: str,
+    filename: str,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    updated_since: dt.datetime | None = None,
+) -> HttpResponseBase:
+    """The organization's responses that match the filter (and were created since / until,
+    changed since) as a download, newest first."""
     name = f"{filename}.{fmt}"
     if fmt == "xlsx":
+        qs = compile_filter(organization, flt)
+        if since is not None:
+            qs = qs.filter(created_at__gte=since)
+        if until is not None:
+            qs = qs.filter(created_at__lt=until)
+        if updated_since is not None:
+            qs = qs.filter(updated_at__gte=updated_since)
         return FileResponse(
             xlsx_file(rows(qs)), as_attachment=True, filename=name, content_type=FORMATS["xlsx"]
         )
-    chunks = csv_chunks(batches(qs)) if fmt == "csv" else jsonl_chunks(batches(qs))
+    connection = connections[Response.objects.db]
+    where, params = where_sql(organization, flt, connection=connection)
+    adapt = connection.ops.adapt_datetimefield_value
+    for condition, moment in (
+        ("r.created_at >= %s", since),
+        ("r.created_at < %s", until),
+        ("r.updated_at >= %s", updated_since),
+    ):
+        if moment is not None:
+            where += f" AND {condition}"
+            params.append(adapt(moment))
+    chunks = export_lines.lines(fmt, where, params, using=connection.alias)
     response = StreamingHttpResponse(chunks, content_type=FORMATS[fmt])
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

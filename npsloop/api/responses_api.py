@@ -90,9 +90,17 @@ def export_responses(
     updated_since: str | None = None,
 ):
     """All matching responses as CSV, JSON Lines or XLSX, streamed."""
-    qs = _filtered(request, since, until, updated_since)
+    flt = response_filter(request)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    return export_response(qs, format, f"responses-{stamp}")
+    return export_response(
+        request.auth.organization,
+        flt,
+        format,
+        f"responses-{stamp}",
+        since=moment("since", since),
+        until=moment("until", until),
+        updated_since=moment("updated_since", updated_since),
+    )
 
 
 @router.get("/responses/{response_id}", response={200: ResponseDetail, **ERRORS})

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 
 from npsloop.accounts.decorators import member_required
 from npsloop.api.exports import FORMATS, export_response
-from npsloop.responses.filters import compile_filter, parse
+from npsloop.responses.filters import parse
 
 
 @member_required
@@ -20,6 +20,5 @@ def inbox_export(request: HttpRequest) -> HttpResponseBase:
         fmt = "csv"
     # Like the inbox itself: a bad value is left out, not an error page.
     flt = parse(request.GET)
-    qs = compile_filter(request.organization, flt)
     stamp = timezone.localtime(timezone.now(), request.organization.zone)
-    return export_response(qs, fmt, f"responses-{stamp:%Y%m%d-%H%M}")
+    return export_response(request.organization, flt, fmt, f"responses-{stamp:%Y%m%d-%H%M}")
