@@ -152,8 +152,8 @@ def _sqlite_sql(fmt: str) -> str:
 
 
 def _sqlite_lines(connection: BaseDatabaseWrapper, fmt: str, where: str, params: list[Any]):
-    """No transaction: SQLite's begin IMMEDIATE (config.py) and would hold the write lock
-    for the whole download; a read in autocommit sees one snapshot anyway."""
+    """No transaction: SQLite's transactions begin IMMEDIATE (config.py) and would hold
+    the write lock for the whole download; one statement reads one snapshot anyway."""
     sql, first = statement("sqlite", fmt, where)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*first, *params])
@@ -251,8 +251,9 @@ def _postgres_lines(connection: BaseDatabaseWrapper, fmt: str, where: str, param
 # ---------------------------------------------------------------------------------- shared
 
 # PostgreSQL's settings for the export's transaction. JIT compiling took 0.7 s before the
-# first row and made the rest no faster; the memo of contacts in the plan needs more than
-# the default 4 MB of work_mem to help. The zone makes to_char() write UTC.
+# first row; the memo of contacts in the plan (a nested loop, which keeps the order, so
+# that the first rows come at once) needs more than the default 4 MB of work_mem to help
+# (60,000 -> 74,000 rows/s). The zone makes to_char() write UTC.
 POSTGRES_SETTINGS = (
     "SET LOCAL jit = off",
     "SET LOCAL work_mem = '64MB'",
