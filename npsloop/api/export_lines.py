@@ -5,7 +5,7 @@ object for each of the 15 values of a row before a single byte is written (about
 row, 30,000 rows/s on a small machine). So the query writes the whole line and Python
 only passes the text on:
 
-* SQLite builds each line with format(): JSON strings by json_quote(), CSV cells quoted
+* SQLite builds each line with printf(): JSON strings by json_quote(), CSV cells quoted
   in the query.
 * PostgreSQL streams the rows with COPY, so it keeps working while the answer is sent:
   CSV through its own CSV writer, JSON Lines built by format() like SQLite's.
@@ -42,7 +42,8 @@ CSV_HEADER = ("\ufeff" + ",".join(COLUMNS) + "\n").encode()  # the BOM lets Exce
 CHUNK = 2000  # rows per fetch on SQLite
 PIECE_BYTES = 256 * 1024  # PostgreSQL: COPY hands over one row at a time; sent in pieces
 
-# The format() templates, bound as a parameter (their %s are format()'s, not the driver's).
+# The line templates of printf() / format(), bound as a parameter (their %s are the SQL
+# function's, not the driver's).
 # Times are UTC: their offset is in the templates (a concatenation less per value).
 JSON_TEMPLATE = (
     '{"id":%s,"created_at":"%s+00:00","updated_at":"%s+00:00","survey_id":%s,"survey":%s,'
@@ -147,8 +148,9 @@ def _sqlite_sql(fmt: str) -> str:
             f"json_quote(coalesce({_FULL_NAME}, ''))",
             "coalesce(c.properties, '{}')",  # valid JSON: the column has a JSON_VALID check
         ]  # fmt: skip
-    # format()'s %s writes NULL as nothing. S608: table names only; values are parameters.
-    return f"SELECT format(%s, {', '.join(values)}) {_from()} WHERE {{where}} {_ORDER}"  # noqa: S608
+    # printf()'s %s writes NULL as nothing (format() is its name only from SQLite 3.38 on).
+    # S608: table names only; values are parameters.
+    return f"SELECT printf(%s, {', '.join(values)}) {_from()} WHERE {{where}} {_ORDER}"  # noqa: S608
 
 
 def _sqlite_lines(connection: BaseDatabaseWrapper, fmt: str, where: str, params: list[Any]):
