@@ -251,13 +251,18 @@ def test_the_export_streams_while_the_query_runs_and_a_client_may_go_away(
         ({"tag": "bug"}, "low"),
         ({"q": "ünïcode", "category": "detractor", "survey": "{survey}"}, "low"),
         ({"q": "100%_"}, None),  # LIKE's special characters are plain text
+        ({"since": "{high_at}"}, "high"),
+        ({"until": "{high_at}"}, "low"),
+        ({"updated_since": "2999-01-01T00:00:00Z"}, None),
     ],
 )
 def test_export_filters_on_both_databases(api, two_responses, survey, query, which):
-    """The filters through the export's own cursor (a named server-side cursor on
-    PostgreSQL): text search, properties, tags, combinations."""
+    """The filters through the export's own SQL (COPY on PostgreSQL): text search,
+    properties, tags, combinations, since / until / updated_since."""
     low, high = two_responses
-    params = {k: v.format(survey=survey.pk) for k, v in query.items()} | {"format": "jsonl"}
+    high_at = high.created_at.isoformat()
+    params = {k: v.format(survey=survey.pk, high_at=high_at) for k, v in query.items()}
+    params["format"] = "jsonl"
     answer = api.get("/responses/export", params)
     assert answer.status_code == 200
     ids = [json.loads(line)["id"] for line in _body(answer).decode().splitlines()]

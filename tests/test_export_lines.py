@@ -218,3 +218,54 @@ def test_any_text_is_written_as_the_orm_reads_it(org_a, survey, comment, first, 
     if tag:
         workflow.add_tag(responses=Response.objects.filter(pk=response.pk), name=tag, actor=None)
     _check(org)
+
+
+def test_names_and_tags_are_saved_without_control_characters(org_a, survey, contact):
+    """NUL and the other control characters are dropped when a name or tag is saved
+    (PostgreSQL refuses NUL; on SQLite it cut the export's CSV line short)."""
+    from npsloop.contacts.services import upsert_contact
+
+    person, _ = upsert_contact(
+        organization=org_a.organization, email="nul@example.com", first_name="An\x00na\x1f",
+        last_name="\tSchmidt\x7f", external_id="id\x00 7",
+    )  # fmt: skip
+    person.refresh_from_db()
+    assert (person.first_name, person.last_name, person.external_id) == ("Anna", "Schmidt", "id 7")
+    assert workflow.clean_tag("a\x00b\x1f  c\n") == "ab c"
+    response = Response.objects.create(
+        organization=org_a.organization, survey=survey, contact=person, score=9,
+        created_at=timezone.now(), updated_at=timezone.now(),
+    )  # fmt: skip
+    workflow.add_tag(responses=Response.objects.filter(pk=response.pk), name="x\x00y", actor=None)
+    _check(org_a.organization)
+
+
+def test_names_and_tags_stored_with_nul_before_lose_it(org_a, survey):
+    """The migrations that drop NUL from names and tags stored before (SQLite only)."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    from npsloop.responses.models import Tag
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL cannot store NUL")
+    person = Contact.objects.create(
+        organization=org_a.organization, email="old@example.com", first_name="Jo\x00e",
+        last_name="D\x00", external_id="\x00x",
+    )  # fmt: skip
+    Tag.objects.create(organization=org_a.organization, name="ta\x00g")
+    Tag.objects.create(organization=org_a.organization, name="du\x00p")
+    Tag.objects.create(organization=org_a.organization, name="dup")  # left as it is
+    for module in (
+        "npsloop.contacts.migrations.0005_names_without_nul",
+        "npsloop.responses.migrations.0005_tags_without_nul",
+    ):
+        # What a migration uses of its schema editor: the connection.
+        importlib.import_module(module).strip_nul(apps, SimpleNamespace(connection=connection))
+    person.refresh_from_db()
+    assert (person.first_name, person.last_name, person.external_id) == ("Joe", "D", "x")
+    names = set(Tag.objects.filter(organization=org_a.organization).values_list("name", flat=True))
+    assert names == {"tag", "du\x00p", "dup"}

@@ -277,10 +277,14 @@ def lines(fmt: str, where: str, params: list[Any], *, using: str = "default") ->
     and c (contacts), as filters.where_sql writes it, with its parameters."""
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"no line format {fmt!r}")
-    if fmt == "csv":
-        yield CSV_HEADER
     connection = connections[using]
-    if connection.vendor == "postgresql":
-        yield from _postgres_lines(connection, fmt, where, params)
-    else:
-        yield from _sqlite_lines(connection, fmt, where, params)
+    run = _postgres_lines if connection.vendor == "postgresql" else _sqlite_lines
+    pieces = run(connection, fmt, where, params)
+    try:
+        # The header goes with the first piece, after the query started: a query that
+        # fails at once is then an error answer, not a 200 with a header and nothing else.
+        first = next(pieces, b"")
+        yield (CSV_HEADER if fmt == "csv" else b"") + first
+        yield from pieces
+    finally:
+        pieces.close()  # a client that went away: COPY cancelled, transaction rolled back

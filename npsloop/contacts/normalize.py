@@ -31,6 +31,13 @@ def email(value: object) -> str:
     return f"{local}@{domain.lower()}"
 
 
+def text(value: object, limit: int) -> str:
+    """A name or id as one line: control characters (NUL among them, which PostgreSQL
+    refuses and which cut SQLite's export lines short) dropped, trimmed, cut to limit."""
+    cleaned = "".join(ch for ch in str(value or "") if ch >= " " and ch != "\x7f")
+    return cleaned.strip()[:limit]
+
+
 def gender(value: object) -> str:
     text = str(value or "").strip().lower().rstrip(".")
     if not text:

@@ -47,12 +47,12 @@ def upsert_contact(
     """Create the contact or update the fields given; raises ValidationError on bad input."""
     clean_email = normalize.email(email)
     values: dict[str, Any] = {
-        "first_name": str(first_name or "").strip()[:150],
-        "last_name": str(last_name or "").strip()[:150],
+        "first_name": normalize.text(first_name, 150),
+        "last_name": normalize.text(last_name, 150),
         "gender": normalize.gender(gender),
         "language": normalize.language(language),
         "signed_up_at": normalize.moment(signed_up_at),
-        "external_id": str(external_id or "").strip()[:200],
+        "external_id": normalize.text(external_id, 200),
     }
     with transaction.atomic():
         contact = (

@@ -20,7 +20,8 @@ MAX_NOTE_LENGTH = 5000
 
 
 def clean_tag(name: str) -> str:
-    name = " ".join((name or "").split())
+    # Control characters dropped: NUL is refused by PostgreSQL and cuts SQLite's CSV.
+    name = " ".join("".join(ch for ch in (name or "") if ch >= " " or ch.isspace()).split())
     if not name:
         raise ValidationError(_("A tag needs a name."))
     if len(name) > MAX_TAG_LENGTH:
@@ -132,7 +133,8 @@ def save_filter(
 ) -> SavedFilter:
     from npsloop.responses.filters import parse
 
-    name = " ".join((name or "").split())[:100]
+    # Control characters dropped: NUL is refused by PostgreSQL and cuts SQLite's CSV.
+    name = " ".join("".join(ch for ch in (name or "") if ch >= " " or ch.isspace()).split())[:100]
     if not name:
         raise ValidationError(_("Give the filter a name."))
     canonical = parse(query).to_query()
