@@ -31,7 +31,8 @@ from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from npsloop.contacts.models import Contact
-from npsloop.responses.models import Response, Tag
+from npsloop.responses.models import Response
+from npsloop.responses.selectors import FULL_NAME_SQL, tag_rows_sql
 from npsloop.surveys.models import Survey
 
 COLUMNS = [
@@ -56,11 +57,6 @@ CSV_TEMPLATE = '%s,%s+00:00,%s+00:00,%s,"%s",%s,%s,"%s",%s,"%s","%s",%s,%s,%s,%s
 _CATEGORY = (
     "CASE WHEN r.score >= 9 THEN 'promoter' WHEN r.score >= 7 THEN 'passive' ELSE 'detractor' END"
 )
-# Contact.full_name: the non-empty ones of first and last name, joined by a space.
-_FULL_NAME = (
-    "CASE WHEN c.first_name = '' THEN c.last_name WHEN c.last_name = '' THEN c.first_name "
-    "ELSE c.first_name || ' ' || c.last_name END"
-)
 _ORDER = "ORDER BY r.created_at DESC, r.id DESC"
 
 
@@ -70,11 +66,6 @@ def _from(extra_join: str = "") -> str:
         f"JOIN {Survey._meta.db_table} s ON s.id = r.survey_id "
         f"LEFT JOIN {Contact._meta.db_table} c ON c.id = r.contact_id {extra_join}"
     )
-
-
-def _tag_rows() -> str:
-    links, tags = Response.tags.through._meta.db_table, Tag._meta.db_table
-    return f"FROM {links} rt JOIN {tags} t ON t.id = rt.tag_id WHERE rt.response_id = r.id"
 
 
 # ---------------------------------------------------------------------------------- SQLite
@@ -109,7 +100,7 @@ def _sqlite_sorted_rows() -> str:
     """The response's tag names in code point order. SQLite before 3.44 has no ORDER BY
     in an aggregate; an ordered subquery is read in its order (it is not flattened into
     an aggregate query)."""
-    return f"SELECT t.name AS name {_tag_rows()} ORDER BY t.name"  # noqa: S608  (names only)
+    return f"SELECT t.name AS name {tag_rows_sql()} ORDER BY t.name"  # noqa: S608  (names only)
 
 
 def _sqlite_if_tagged(expr: str, none: str) -> str:
@@ -133,7 +124,7 @@ def _sqlite_sql(fmt: str) -> str:
             f"{moment('r.commented_at')} || '+00:00'", safe("r.language"),
             escaped("r.status"),  # open or closed: never a formula
             _sqlite_if_tagged(f"(SELECT {cell('g')} FROM {names})", "NULL"),  # noqa: S608
-            "r.contact_id", cell("c.email"), cell(_FULL_NAME),
+            "r.contact_id", cell("c.email"), cell(FULL_NAME_SQL),
             # Starts with {: never a formula.
             f"""'"' || {escaped("NULLIF(c.properties, '{}')")} || '"'""",
         ]  # fmt: skip
@@ -145,7 +136,7 @@ def _sqlite_sql(fmt: str) -> str:
             f"""coalesce('"' || {moment("r.commented_at")} || '+00:00"', 'null')""",
             "json_quote(r.language)", "json_quote(r.status)", _sqlite_if_tagged(names, "'[]'"),
             "coalesce(r.contact_id, 'null')", "json_quote(coalesce(c.email, ''))",
-            f"json_quote(coalesce({_FULL_NAME}, ''))",
+            f"json_quote(coalesce({FULL_NAME_SQL}, ''))",
             "coalesce(c.properties, '{}')",  # valid JSON: the column has a JSON_VALID check
         ]  # fmt: skip
     # printf()'s %s writes NULL as nothing (format() is its name only from SQLite 3.38 on).
@@ -195,7 +186,7 @@ def _pg_sql(fmt: str) -> str:
         names = "string_agg(t.name, ', ' ORDER BY t.name COLLATE \"C\")"
     else:
         names = 'array_to_json(array_agg(t.name ORDER BY t.name COLLATE "C"))'
-    tags = f"LEFT JOIN LATERAL (SELECT {names} AS names {_tag_rows()}) tg ON true"
+    tags = f"LEFT JOIN LATERAL (SELECT {names} AS names {tag_rows_sql()}) tg ON true"
     if fmt == "csv":
         columns = [
             "r.id", moment("r.created_at"), moment("r.updated_at"), "r.survey_id",
@@ -203,7 +194,7 @@ def _pg_sql(fmt: str) -> str:
             f"{safe('r.comment')} AS comment", moment("r.commented_at"),
             f"{safe('r.language')} AS language", "r.status",
             f"{safe('tg.names')} AS tags", "r.contact_id", f"{safe('c.email')} AS email",
-            f"{safe(_FULL_NAME)} AS name",
+            f"{safe(FULL_NAME_SQL)} AS name",
             "NULLIF(c.properties, '{}'::jsonb)::text AS properties",
         ]  # fmt: skip
         select = ", ".join(columns)
@@ -215,7 +206,7 @@ def _pg_sql(fmt: str) -> str:
             f"""coalesce('"' || {moment("r.commented_at")} || '"', 'null')""",
             "to_json(r.language)", "to_json(r.status)", "coalesce(tg.names::text, '[]')",
             "coalesce(r.contact_id::text, 'null')", "to_json(coalesce(c.email, ''))",
-            f"to_json(coalesce({_FULL_NAME}, ''))", "coalesce(c.properties::text, '{}')",
+            f"to_json(coalesce({FULL_NAME_SQL}, ''))", "coalesce(c.properties::text, '{}')",
         ]  # fmt: skip
         select = f"format(%s, {', '.join(values)})"
         # CSV mode with a quote and a delimiter that a JSON line cannot hold (JSON escapes

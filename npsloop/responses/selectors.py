@@ -80,18 +80,24 @@ def inbox_page(
     return Page(items=items, next_cursor=next_cursor)
 
 
-# Contact.full_name: the non-empty ones of first and last name, joined by a space.
-_FULL_NAME = (
+# Contact.full_name over the alias c: the non-empty ones of first and last name, joined
+# by a space (the inbox page and the export's lines).
+FULL_NAME_SQL = (
     "CASE WHEN c.first_name = '' THEN c.last_name WHEN c.last_name = '' THEN c.first_name "
     "ELSE c.first_name || ' ' || c.last_name END"
 )
 
 
+def tag_rows_sql() -> str:
+    """The tag links and tags (aliases rt, t) of the response r, as a FROM ... WHERE."""
+    links, tags = Response.tags.through._meta.db_table, Tag._meta.db_table
+    return f"FROM {links} rt JOIN {tags} t ON t.id = rt.tag_id WHERE rt.response_id = r.id"
+
+
 @functools.cache
 def _inbox_sql(vendor: str) -> str:
     """The page query with a %s for the WHERE (the placeholders stay for the driver)."""
-    links, tags = Response.tags.through._meta.db_table, Tag._meta.db_table
-    tag_rows = f"FROM {links} rt JOIN {tags} t ON t.id = rt.tag_id WHERE rt.response_id = r.id"
+    tag_rows = tag_rows_sql()
     if vendor == "postgresql":
         tag_names = f"ARRAY(SELECT t.name {tag_rows} ORDER BY t.name)"
     else:  # SQLite: sorted in Python, by code point as SQLite's BINARY collation sorts
@@ -102,7 +108,7 @@ def _inbox_sql(vendor: str) -> str:
     # S608: only table names go into the SQL; the filter's values stay parameters.
     sql = (
         f"SELECT r.id, r.score, r.comment, r.language, r.status, {created_at}, r.contact_id, "  # noqa: S608
-        f"{_FULL_NAME}, c.email, s.name, r.assignee_id, u.email, {tag_names} "
+        f"{FULL_NAME_SQL}, c.email, s.name, r.assignee_id, u.email, {tag_names} "
         f"FROM {Response._meta.db_table} r "
         f"JOIN {Survey._meta.db_table} s ON s.id = r.survey_id "
         f"LEFT JOIN {Contact._meta.db_table} c ON c.id = r.contact_id "
