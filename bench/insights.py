@@ -32,10 +32,21 @@ AIM_MS = 250.0
 AIM_RATIO = 1.5
 BREAKDOWN = "prop.plan"
 
+# Invitations sent and responded in the range (both the live and the roll-up baselines).
+INVITED = """i AS (
+  SELECT count(*) AS sent,
+         count(*) FILTER (WHERE EXISTS (
+           SELECT 1 FROM responses_response r
+            WHERE r.invitation_id = v.id AND r.organization_id = %(org)s)) AS responded
+    FROM invitations_invitation v
+   WHERE v.organization_id = %(org)s AND v.state IN ('sent', 'responded')
+     AND v.sent_at >= %(start)s AND v.sent_at < %(end)s
+)"""
+
 # Key figures: the score distribution and comments of the range and the distribution of
 # the range before (one pass over both), invitations sent/responded, unsubscribes and
 # bounces. One statement; the LEFT JOIN keeps the counts when no response matches.
-METRICS = """
+METRICS = f"""
 WITH d AS (
   SELECT score,
          count(*) FILTER (WHERE created_at >= %(start)s) AS n,
@@ -44,15 +55,7 @@ WITH d AS (
     FROM responses_response
    WHERE organization_id = %(org)s AND created_at >= %(before)s AND created_at < %(end)s
    GROUP BY score
-), i AS (
-  SELECT count(*) AS sent,
-         count(*) FILTER (WHERE EXISTS (
-           SELECT 1 FROM responses_response r
-            WHERE r.invitation_id = v.id AND r.organization_id = %(org)s)) AS responded
-    FROM invitations_invitation v
-   WHERE v.organization_id = %(org)s AND v.state IN ('sent', 'responded')
-     AND v.sent_at >= %(start)s AND v.sent_at < %(end)s
-), m AS (
+), {INVITED}, m AS (
   SELECT count(*) FILTER (WHERE unsubscribed_at >= %(start)s
                             AND unsubscribed_at < %(end)s) AS unsubscribes,
          count(*) FILTER (WHERE bounced_at >= %(start)s AND bounced_at < %(end)s) AS bounces
@@ -97,15 +100,7 @@ WITH d AS (
          {", ".join(f"sum(n{s}) FILTER (WHERE day < %(start_day)s)" for s in SCORES)}
     FROM insights_dailyscore
    WHERE organization_id = %(org)s AND day >= %(before_day)s AND day <= %(end_day)s
-), i AS (
-  SELECT count(*) AS sent,
-         count(*) FILTER (WHERE EXISTS (
-           SELECT 1 FROM responses_response r
-            WHERE r.invitation_id = v.id AND r.organization_id = %(org)s)) AS responded
-    FROM invitations_invitation v
-   WHERE v.organization_id = %(org)s AND v.state IN ('sent', 'responded')
-     AND v.sent_at >= %(start)s AND v.sent_at < %(end)s
-), m AS (
+), {INVITED}, m AS (
   SELECT count(*) FILTER (WHERE unsubscribed_at >= %(start)s
                             AND unsubscribed_at < %(end)s) AS unsubscribes,
          count(*) FILTER (WHERE bounced_at >= %(start)s AND bounced_at < %(end)s) AS bounces

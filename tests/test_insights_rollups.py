@@ -456,10 +456,8 @@ def test_a_read_looks_at_few_changed_rows_only(org, data, monkeypatch):
     _all_same(org, state)
 
 
-def test_a_large_delete_marks_each_day_once_not_each_response(org, data, monkeypatch):
-    """Responses deleted together mark each new day of their span once, not one query
-    per response, and the figures stay right."""
-    rollups.rebuild(org)
+def _count_marks(monkeypatch) -> list[int]:
+    """A list that grows by one at each rollups.mark_dirty call (which still runs)."""
     calls: list[int] = []
     real = rollups.mark_dirty
 
@@ -468,6 +466,14 @@ def test_a_large_delete_marks_each_day_once_not_each_response(org, data, monkeyp
         real(org_id, moments)
 
     monkeypatch.setattr(rollups, "mark_dirty", counted)
+    return calls
+
+
+def test_a_large_delete_marks_each_day_once_not_each_response(org, data, monkeypatch):
+    """Responses deleted together mark each new day of their span once, not one query
+    per response, and the figures stay right."""
+    rollups.rebuild(org)
+    calls = _count_marks(monkeypatch)
     doomed = Response.objects.filter(organization=org, survey=data[1])
     count = doomed.count()
     days = len({r.created_at.date() for r in doomed})
@@ -484,14 +490,7 @@ def test_each_transaction_marks_its_own_deletes(org, data, monkeypatch):
     """The per-transaction record ends with its transaction: committed or rolled back,
     the next delete marks its day again."""
     rollups.rebuild(org)
-    calls: list[int] = []
-    real = rollups.mark_dirty
-
-    def counted(org_id, moments):
-        calls.append(1)
-        real(org_id, moments)
-
-    monkeypatch.setattr(rollups, "mark_dirty", counted)
+    calls = _count_marks(monkeypatch)
     first, second, third = Response.objects.filter(organization=org).order_by("created_at")[:3]
     with transaction.atomic():
         first.delete()
